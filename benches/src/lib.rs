@@ -1,0 +1,1 @@
+//! Criterion benchmarks of the toolkit; see `benches/`.

@@ -1,0 +1,1 @@
+//! Adaptive-ETF MLP training.

@@ -1,0 +1,1 @@
+//! Streaming neural-collapse diagnostics.

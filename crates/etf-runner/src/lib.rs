@@ -1,0 +1,1 @@
+//! The experiment runner behind the `etf` binary.

@@ -1,0 +1,1 @@
+//! ETF-Transformer: a Vision Transformer whose feed-forward layers are simplex ETFs.

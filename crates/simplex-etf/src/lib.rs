@@ -1,0 +1,1 @@
+//! Simplex equiangular tight frames and ETF-constrained linear layers.
