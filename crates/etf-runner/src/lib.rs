@@ -1,1 +1,38 @@
-//! The experiment runner behind the `etf` binary.
+//! The experiment runner behind the `etf` binary: experiment files, run directories
+//! (checkpoints, `metrics.csv`, `summary.json`, `report.md`, plots), resume, sweeps, comparison
+//! tables and diagnosis of saved models.
+//!
+//! The binary is thin; everything here is a library so the per-experiment binaries
+//! (`cargo run --release --bin fashion-mlp`) run the very same code path.
+//!
+//! # Example
+//! ```
+//! let cfg = etf_runner::config::ExperimentConfig::parse(r#"
+//!     name = "demo"
+//!     [data]
+//!     dataset = "synthetic"
+//!     [model]
+//!     kind = "mlp"
+//!     depth = 2
+//!     width = 16
+//!     [train]
+//!     epochs = 2
+//!     batch_size = 32
+//!     [train.optimizer]
+//!     kind = "sgd"
+//!     lr = 0.05
+//!     [[variant]]
+//!     name = "baseline"
+//!     kind = "baseline"
+//! "#, &["train.epochs=3".to_string()]).unwrap();
+//! assert_eq!(cfg.train.epochs, 3);
+//! ```
+
+pub mod cli;
+pub mod compare;
+pub mod config;
+pub mod diagnose;
+pub mod io;
+pub mod output;
+pub mod plots;
+pub mod run;

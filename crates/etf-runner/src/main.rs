@@ -1,6 +1,5 @@
-fn main() -> anyhow::Result<()> {
-    println!("cuda available: {}", tch::Cuda::is_available());
-    let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
-    println!("sum = {}", t.sum(tch::Kind::Float).double_value(&[]));
-    Ok(())
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    etf_runner::cli::exit_code(etf_runner::cli::main_with(etf_runner::cli::Cli::parse()))
 }

@@ -1,0 +1,101 @@
+//! The serialisable per-layer report.
+//!
+//! Notation: `C` classes, `N` samples (of pass 2), `n_c` of class `c`, features `h_i ∈ R^d`,
+//! class means `μ_c` (pass 1), global mean `μ_G`, centred means `μ̃_c = μ_c − μ_G`,
+//! `M̃ = [μ̃_1 … μ̃_C] ∈ R^{d×C}`, `Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ`,
+//! `Σ_B = (1/C) M̃ M̃ᵀ`. Undefined values are `NaN` (`null` in JSON).
+
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::nan_null;
+use crate::GlobalMean;
+
+/// Neural-collapse diagnostics of one layer (see the [module docs](self) for the notation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollapseReport {
+    /// The global-mean convention that centred the means.
+    pub global_mean: GlobalMean,
+    /// `C`.
+    pub num_classes: usize,
+    /// `d`.
+    pub dim: usize,
+    /// Rank of `Σ_B^†` (singular values of `M̃` kept by the tolerance), at most `min(C−1, d)`.
+    pub rank: usize,
+    /// `N`, the samples seen in pass 2.
+    pub num_samples: u64,
+    /// NC1 `= tr(Σ_W Σ_B^†) / C` (Zhu et al. 2021, "A geometric analysis of neural collapse
+    /// with unconstrained features"). Papyan, Han & Donoho (2020) and Wu & Papyan's library
+    /// report `tr(Σ_W Σ_B^†)`, i.e. `C ×` this (see [`nc1_papyan`](Self::nc1_papyan)).
+    /// Computed as `(1/N) Σ_i ‖S⁻¹Aᵀ(h_i − μ_{y_i})‖²` from the thin SVD `M̃ = A S Bᵀ`. `NaN`
+    /// when all class means coincide (rank 0).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub nc1: f64,
+    /// NC2 equinorm of the centred means: `std_c ‖μ̃_c‖ / mean_c ‖μ̃_c‖` (Papyan et al. 2020;
+    /// population std — their code's Bessel-corrected value is `sqrt(C/(C−1)) ×` this).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub equinorm: f64,
+    /// NC2 equiangularity: `std_{c<c'} cos(μ̃_c, μ̃_c')` over the `m = C(C−1)/2` pairs (Papyan
+    /// et al. 2020; population std — Bessel-corrected is `sqrt(m/(m−1)) ×` this).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub equiangularity: f64,
+    /// NC2 max-angle: `mean_{c≠c'} |cos(μ̃_c, μ̃_c') + 1/(C−1)|` (Papyan et al. 2020).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub max_angle: f64,
+    /// NC2 ETF error: `‖G/‖G‖_F − (I − 11ᵀ/C)/sqrt(C−1)‖_F`, `G = M̃ᵀM̃` (Zhu et al. 2021's
+    /// NC2; 0 iff the centred means form a simplex ETF of any scale).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub etf_error: f64,
+    /// CDNV (Galanti, György & Hutter 2022): `mean_{c<c'} (V_c + V_c') / (2‖μ_c − μ_c'‖²)`,
+    /// `V_c` = [`class_variances`](Self::class_variances)`[c]`. Independent of `μ_G`.
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub cdnv: f64,
+    /// Nearest-class-centre accuracy: fraction of samples with `argmin_c ‖h_i − μ_c‖ = y_i`,
+    /// `μ_c` from pass 1 (Papyan et al. 2020's NCC; Galanti et al. use it per layer).
+    pub ncc_accuracy: f64,
+    /// `tr(Σ_W) = (1/N) Σ_i ‖h_i − μ_{y_i}‖²` (scale-dependent, for context).
+    pub within_trace: f64,
+    /// `tr(Σ_B) = (1/C) ‖M̃‖_F²` (scale-dependent, for context).
+    pub between_trace: f64,
+    /// `V_c = (1/n_c) Σ_{y_i=c} ‖h_i − μ_c‖²` (Galanti et al. 2022), per class.
+    pub class_variances: Vec<f64>,
+    /// `n_c` in pass 2.
+    pub class_counts: Vec<u64>,
+    /// Measures of the classifier, when one was given.
+    pub classifier: Option<ClassifierReport>,
+}
+
+impl CollapseReport {
+    /// NC1 in Papyan et al.'s convention, `tr(Σ_W Σ_B^†) = C · nc1`.
+    pub fn nc1_papyan(&self) -> f64 {
+        self.num_classes as f64 * self.nc1
+    }
+}
+
+/// Measures of a linear classifier `W ∈ R^{C×d}`, `b ∈ R^C` reading the layer's features.
+///
+/// The NC2 measures are those of [`CollapseReport`] applied to the rows `w_c` of `W`
+/// (uncentred, as in Papyan et al. 2020); `etf_error` uses `G = WWᵀ` (Zhu et al. 2021).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierReport {
+    /// `std_c ‖w_c‖ / mean_c ‖w_c‖` (population std).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub equinorm: f64,
+    /// `std_{c<c'} cos(w_c, w_c')` (population std).
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub equiangularity: f64,
+    /// `mean_{c≠c'} |cos(w_c, w_c') + 1/(C−1)|`.
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub max_angle: f64,
+    /// `‖WWᵀ/‖WWᵀ‖_F − (I − 11ᵀ/C)/sqrt(C−1)‖_F`.
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub etf_error: f64,
+    /// NC3, self-duality: `‖W/‖W‖_F − M̃ᵀ/‖M̃‖_F‖_F²` (Papyan et al. 2020, squared as in their
+    /// code). Zhu et al. (2021) measure duality differently, with `WM̃` against the ETF Gram.
+    #[serde(deserialize_with = "nan_null::deserialize")]
+    pub nc3: f64,
+    /// NC4: fraction of samples where `argmax_c (Wh + b)_c ≠ argmin_c ‖h − μ_c‖` (Papyan et al.
+    /// 2020's classifier/NCC mismatch; means from pass 1).
+    pub nc4: f64,
+    /// Fraction of samples with `argmax_c (Wh + b)_c = y`.
+    pub accuracy: f64,
+}

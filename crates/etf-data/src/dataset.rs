@@ -1,0 +1,306 @@
+//! Data sets by name, their in-memory form and the `load` entry point.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::error::{DataError, Result};
+use crate::norm::{self, Normalization};
+use crate::split::Split;
+use crate::synthetic::SyntheticConfig;
+
+/// Default data root, relative to the working directory (as laid out by `scripts/fetch-data`).
+pub const DEFAULT_DATA_ROOT: &str = "data";
+
+/// The data root to use when none is given: `$ETF_DATA_DIR` if set, else [`DEFAULT_DATA_ROOT`].
+pub fn default_data_root() -> PathBuf {
+    std::env::var_os("ETF_DATA_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT))
+}
+
+/// The data sets the toolkit knows. Serialised in lowercase kebab case: `"mnist"`,
+/// `"fashion-mnist"`, `"digits"`, `"cifar10"`, `"synthetic"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    /// MNIST handwritten digits, 60 000 / 10 000 images of 1×28×28.
+    Mnist,
+    /// Fashion-MNIST (Zalando), 60 000 / 10 000 images of 1×28×28.
+    FashionMnist,
+    /// scikit-learn's digits, 1797 images of 1×8×8, split by seed.
+    Digits,
+    /// CIFAR-10, 50 000 / 10 000 images of 3×32×32.
+    Cifar10,
+    /// Gaussian clusters of [`SyntheticConfig`].
+    Synthetic,
+}
+
+const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+const DIGIT_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+impl DatasetName {
+    /// Every name, in a fixed order.
+    pub const ALL: [DatasetName; 5] = [
+        Self::Mnist,
+        Self::FashionMnist,
+        Self::Digits,
+        Self::Cifar10,
+        Self::Synthetic,
+    ];
+
+    /// The canonical name, also the folder under the data root.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mnist => "mnist",
+            Self::FashionMnist => "fashion-mnist",
+            Self::Digits => "digits",
+            Self::Cifar10 => "cifar10",
+            Self::Synthetic => "synthetic",
+        }
+    }
+
+    /// Class names of the file-based data sets (empty for synthetic, whose count is configured).
+    pub fn class_names(self) -> &'static [&'static str] {
+        match self {
+            Self::Mnist | Self::Digits => &DIGIT_CLASSES,
+            Self::FashionMnist => &FASHION_CLASSES,
+            Self::Cifar10 => &CIFAR10_CLASSES,
+            Self::Synthetic => &[],
+        }
+    }
+
+    /// The pixel normalisation applied when loading (none for synthetic data).
+    pub fn normalization(self) -> Option<Normalization> {
+        match self {
+            Self::Mnist => Some(norm::MNIST),
+            Self::FashionMnist => Some(norm::FASHION_MNIST),
+            Self::Digits => Some(norm::DIGITS),
+            Self::Cifar10 => Some(norm::CIFAR10),
+            Self::Synthetic => None,
+        }
+    }
+}
+
+impl fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for DatasetName {
+    type Err = DataError;
+
+    /// Case-insensitive; `_` may replace `-`, and `fmnist`, `fashion`, `cifar-10` are accepted.
+    fn from_str(s: &str) -> Result<Self> {
+        let key = s.trim().to_ascii_lowercase().replace('_', "-");
+        Ok(match key.as_str() {
+            "mnist" => Self::Mnist,
+            "fashion-mnist" | "fashionmnist" | "fmnist" | "fashion" => Self::FashionMnist,
+            "digits" | "sklearn-digits" => Self::Digits,
+            "cifar10" | "cifar-10" => Self::Cifar10,
+            "synthetic" => Self::Synthetic,
+            _ => return Err(DataError::UnknownDataset(s.to_string())),
+        })
+    }
+}
+
+/// What to load: a data set name and the options that apply to it.
+///
+/// In a TOML config: `name = "fashion-mnist"`, optionally `limit_train = 2000`, `seed = 1`,
+/// `test_fraction = 0.2` (digits), and a `[synthetic]` table (synthetic).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Which data set.
+    pub name: DatasetName,
+    /// Keep only a seeded class-balanced subset of this many training samples (quick runs).
+    #[serde(default)]
+    pub limit_train: Option<usize>,
+    /// Keep only a seeded class-balanced subset of this many test samples.
+    #[serde(default)]
+    pub limit_test: Option<usize>,
+    /// Seed of the digits split and of the `limit_*` subsets.
+    #[serde(default)]
+    pub seed: u64,
+    /// Fraction of each digits class held out for testing (digits only).
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    /// The generator (synthetic only; its own `seed` applies).
+    #[serde(default)]
+    pub synthetic: SyntheticConfig,
+}
+
+fn default_test_fraction() -> f64 {
+    crate::digits::DEFAULT_TEST_FRACTION
+}
+
+impl DatasetSpec {
+    /// The whole data set `name` with default options.
+    pub fn new(name: DatasetName) -> Self {
+        Self {
+            name,
+            limit_train: None,
+            limit_test: None,
+            seed: 0,
+            test_fraction: default_test_fraction(),
+            synthetic: SyntheticConfig::default(),
+        }
+    }
+}
+
+impl From<DatasetName> for DatasetSpec {
+    fn from(name: DatasetName) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<&DatasetSpec> for DatasetSpec {
+    fn from(spec: &DatasetSpec) -> Self {
+        spec.clone()
+    }
+}
+
+impl From<SyntheticConfig> for DatasetSpec {
+    fn from(synthetic: SyntheticConfig) -> Self {
+        Self {
+            synthetic,
+            ..Self::new(DatasetName::Synthetic)
+        }
+    }
+}
+
+/// A data set in memory: training and test splits plus what describes them.
+#[derive(Debug)]
+pub struct Dataset {
+    /// Which data set this is.
+    pub name: DatasetName,
+    /// Training split.
+    pub train: Split,
+    /// Test split.
+    pub test: Split,
+    /// Number of classes `C`; labels are in `0..C`.
+    pub num_classes: usize,
+    /// Name of each class, `[C]`.
+    pub class_names: Vec<String>,
+    /// Shape of one sample: `[1, 28, 28]`, `[1, 8, 8]`, `[3, 32, 32]` or `[d]`.
+    pub sample_shape: Vec<i64>,
+}
+
+impl Dataset {
+    /// Puts together a file-based data set with the name's class names.
+    pub(crate) fn assemble(
+        name: DatasetName,
+        train: Split,
+        test: Split,
+        sample_shape: Vec<i64>,
+    ) -> Self {
+        let class_names: Vec<String> = name.class_names().iter().map(|s| s.to_string()).collect();
+        Self {
+            name,
+            train,
+            test,
+            num_classes: class_names.len(),
+            class_names,
+            sample_shape,
+        }
+    }
+
+    /// Number of classes `C` (the same as the field).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// Number of input features of a flattened sample, `prod(sample_shape)` (an MLP's width in).
+    pub fn input_dim(&self) -> i64 {
+        self.sample_shape.iter().product()
+    }
+
+    /// Both splits on `device` (no copy for a split already there).
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        Ok(self.with_splits(self.train.to_device(device)?, self.test.to_device(device)?))
+    }
+
+    /// A second handle on the same tensors (no copy).
+    pub fn shallow_clone(&self) -> Self {
+        self.with_splits(self.train.shallow_clone(), self.test.shallow_clone())
+    }
+
+    fn with_splits(&self, train: Split, test: Split) -> Self {
+        Self {
+            name: self.name,
+            train,
+            test,
+            num_classes: self.num_classes,
+            class_names: self.class_names.clone(),
+            sample_shape: self.sample_shape.clone(),
+        }
+    }
+
+    /// Replaces each split by a seeded class-balanced subset of the given size, when the size
+    /// is smaller than the split (see [`Split::balanced_subset`]).
+    pub fn limit(
+        mut self,
+        limit_train: Option<usize>,
+        limit_test: Option<usize>,
+        seed: u64,
+    ) -> Result<Self> {
+        for (split, limit, stream) in [
+            (&mut self.train, limit_train, 1),
+            (&mut self.test, limit_test, 2),
+        ] {
+            if let Some(n) = limit.filter(|&n| n < split.len()) {
+                *split = split.balanced_subset(n, crate::rng::stream_seed(seed, stream))?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Loads a data set (on the CPU) from the layout under `root` that `scripts/fetch-data` makes:
+/// `root/mnist/`, `root/fashion-mnist/` (IDX, raw or `.gz`), `root/digits/digits.csv.gz`,
+/// `root/cifar10/` (binary batches, possibly in `cifar-10-batches-bin/`). Synthetic data needs
+/// no file and ignores `root`. `spec` may be a [`DatasetSpec`], `&DatasetSpec`, a
+/// [`DatasetName`] or a [`SyntheticConfig`].
+pub fn load(spec: impl Into<DatasetSpec>, root: impl AsRef<Path>) -> Result<Dataset> {
+    let spec = spec.into();
+    let dir = root.as_ref().join(spec.name.as_str());
+    let ds = match spec.name {
+        DatasetName::Mnist | DatasetName::FashionMnist => {
+            crate::idx::load_idx_dataset(&dir, spec.name)?
+        }
+        DatasetName::Digits => {
+            crate::digits::load_digits(&dir.join("digits.csv.gz"), spec.test_fraction, spec.seed)?
+        }
+        DatasetName::Cifar10 => crate::cifar::load_cifar10(&dir)?,
+        DatasetName::Synthetic => spec.synthetic.generate()?,
+    };
+    ds.limit(spec.limit_train, spec.limit_test, spec.seed)
+}

@@ -1,0 +1,252 @@
+//! Command-line interface of `etf` and of the per-experiment binaries.
+
+use crate::compare::{compare_table, find_summaries};
+use crate::config::{DeviceChoice, ExperimentConfig};
+use crate::diagnose::{diagnose, DiagnoseArgs};
+use crate::io::write_atomic;
+use crate::run::{job_dir, jobs, run_jobs, RunOptions};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Adaptive-ETF and ETF-Transformer experiments with neural-collapse diagnostics.
+#[derive(Parser, Debug)]
+#[command(name = "etf", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log level filter (also from RUST_LOG), e.g. `info`, `debug`.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train every variant of an experiment (for its seeds) and print the comparison.
+    Run(RunArgs),
+    /// Train every (variant, seed) of an experiment as its own run directory, optionally a shard.
+    Sweep(SweepArgs),
+    /// Compare finished runs side by side.
+    Compare {
+        /// Run directories, or folders holding runs.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
+    /// Collapse report of a saved model; optionally dump each layer's features as `.npy`.
+    Diagnose {
+        /// A run directory or its checkpoint.safetensors.
+        checkpoint: PathBuf,
+        /// Data set to evaluate on (default: the run's own).
+        #[arg(long)]
+        data: Option<etf_data::DatasetName>,
+        /// Data root (default: the run's).
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+        /// Write each layer's test-set features and the labels as .npy into this directory.
+        #[arg(long)]
+        dump_features: Option<PathBuf>,
+        /// Device.
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceChoice,
+    },
+}
+
+/// Options shared by `run`, `sweep` and the experiment binaries.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Output directory (default: runs/<experiment name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Device: auto (CUDA when available), cpu or cuda. Overrides the config.
+    #[arg(long, value_enum)]
+    device: Option<DeviceChoice>,
+    /// Override a config value, e.g. --set train.epochs=3 --set variant.adaptive.tau=0.8.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Continue unfinished runs from their last checkpoint; keep finished ones.
+    #[arg(long)]
+    resume: bool,
+    /// Overwrite runs already in the output directory.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// Only these variants (by name).
+    #[arg(long = "variant")]
+    variants: Vec<String>,
+    /// Stop after this many epochs of each run (the run stays resumable).
+    #[arg(long, hide = true)]
+    stop_after: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The experiment file (TOML).
+    config: PathBuf,
+    /// Train this seed only (default: the config's `seeds`).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// The experiment file (TOML).
+    config: PathBuf,
+    /// Seeds as a range `a..b` (b excluded) or a list `0,3,7`.
+    #[arg(long, default_value = "0..5")]
+    seeds: String,
+    /// Run only shard i of n (0-based i): jobs whose index ≡ i (mod n).
+    #[arg(long)]
+    shard: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Parses `a..b` or `a,b,c`.
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
+    let bad = || format!("--seeds {s:?}: expected a range like 0..5 or a list like 0,3,7");
+    if let Some((a, b)) = s.split_once("..") {
+        let (a, b): (u64, u64) = (a.trim().parse().with_context(bad)?, b.trim().parse().with_context(bad)?);
+        if a >= b {
+            bail!("--seeds {s:?}: the range is empty");
+        }
+        return Ok((a..b).collect());
+    }
+    s.split(',').map(|x| x.trim().parse::<u64>().with_context(bad)).collect()
+}
+
+/// Parses `i/n` with `0 ≤ i < n`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || format!("--shard {s:?}: expected i/n with 0 <= i < n, e.g. 0/4");
+    let (i, n) = s.split_once('/').with_context(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().with_context(bad)?, n.trim().parse().with_context(bad)?);
+    if n == 0 || i >= n {
+        bail!(bad());
+    }
+    Ok((i, n))
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+fn options(cfg: &ExperimentConfig, c: &CommonArgs) -> Result<RunOptions> {
+    Ok(RunOptions {
+        device: c.device.unwrap_or(cfg.train.device).resolve()?,
+        resume: c.resume,
+        force: c.force,
+        progress: true,
+        stop_after: c.stop_after,
+    })
+}
+
+/// Runs an experiment: every selected variant for each seed, then prints and writes the table.
+fn run_experiment(config: &Path, seeds: Option<Vec<u64>>, shard: Option<(usize, usize)>, c: &CommonArgs) -> Result<()> {
+    let cfg = ExperimentConfig::load(config, &c.set)?;
+    for v in &c.variants {
+        cfg.variant(v)?;
+    }
+    let seeds = seeds.unwrap_or_else(|| cfg.seeds.clone());
+    let mut all = jobs(&cfg, &seeds);
+    all.retain(|(v, _)| c.variants.is_empty() || c.variants.contains(&v.name));
+    if let Some((i, n)) = shard {
+        all = all.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, j)| j).collect();
+    }
+    let out = c.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+    let opts = options(&cfg, c)?;
+    tracing::info!(experiment = %cfg.name, jobs = all.len(), out = %out.display(), device = ?opts.device, "starting");
+    run_jobs(&cfg, &all, &out, &opts)?;
+    let dirs: Vec<PathBuf> = all.iter().map(|(v, s)| job_dir(&out, &v.name, *s)).filter(|d| d.join(crate::run::SUMMARY).exists()).collect();
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let table = compare_table(&find_summaries(&dirs)?);
+    println!("\n{table}");
+    write_atomic(&out.join("comparison.md"), table.as_bytes())?;
+    println!("runs in {}; table in {}", out.display(), out.join("comparison.md").display());
+    Ok(())
+}
+
+/// Prints an error with its whole context chain and turns it into a failing exit status.
+pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Entry point of `etf`.
+pub fn main_with(cli: Cli) -> Result<()> {
+    init_logging(&cli.log);
+    match cli.command {
+        Command::Run(a) => run_experiment(&a.config, a.seed.map(|s| vec![s]), None, &a.common),
+        Command::Sweep(a) => {
+            let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+            run_experiment(&a.config, Some(parse_seeds(&a.seeds)?), shard, &a.common)
+        }
+        Command::Compare { runs } => {
+            let found = find_summaries(&runs)?;
+            if found.is_empty() {
+                bail!("no finished runs (summary.json) under {:?}", runs);
+            }
+            println!("{}", compare_table(&found));
+            Ok(())
+        }
+        Command::Diagnose { checkpoint, data, data_root, dump_features, device } => {
+            let md = diagnose(&DiagnoseArgs { checkpoint, data, data_root, dump_features, device })?;
+            println!("{md}");
+            Ok(())
+        }
+    }
+}
+
+/// Arguments of a per-experiment binary: `etf run`'s options without the config path.
+#[derive(Parser, Debug)]
+struct ExperimentBin {
+    /// Train this seed only (default: the config's `seeds`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Log level filter.
+    #[arg(long, default_value = "info")]
+    log: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Entry point of the per-experiment binaries (`cargo run --release --bin fashion-mlp`): the
+/// same runner as `etf run experiments/<name>.toml`.
+pub fn experiment_main(name: &str) -> Result<()> {
+    let args = ExperimentBin::parse();
+    init_logging(&args.log);
+    let file = format!("experiments/{name}.toml");
+    let local = PathBuf::from(&file);
+    let config = if local.exists() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(&file) };
+    run_experiment(&config, args.seed.map(|s| vec![s]), None, &args.common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_and_shards_parse_or_explain() {
+        assert_eq!(parse_seeds("0..3").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_seeds("4,1").unwrap(), vec![4, 1]);
+        assert!(parse_seeds("3..3").is_err());
+        assert!(format!("{:#}", parse_seeds("x").unwrap_err()).contains("--seeds"));
+        assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("1").is_err());
+    }
+}

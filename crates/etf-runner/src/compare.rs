@@ -1,0 +1,128 @@
+//! `etf compare`: a side-by-side table of runs, grouped by experiment and variant.
+
+use crate::config::VariantKind;
+use crate::output::RunSummary;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Finds every `summary.json` under the given paths (a run directory or any folder above runs).
+pub fn find_summaries(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunSummary)>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such run directory", p.display());
+        }
+        walk(p, &mut out)?;
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
+    let summary = dir.join(crate::run::SUMMARY);
+    if summary.is_file() {
+        let text = std::fs::read_to_string(&summary).with_context(|| format!("cannot read {}", summary.display()))?;
+        let s: RunSummary = serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", summary.display()))?;
+        out.push((dir.to_path_buf(), s));
+        return Ok(());
+    }
+    if dir.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        entries.sort();
+        for e in entries {
+            walk(&e, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n.max(1.0);
+    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+fn fmt_list(xs: &[f64], precision: usize) -> String {
+    xs.iter().map(|x| format!("{x:.precision$}")).collect::<Vec<_>>().join(" / ")
+}
+
+fn fmt_sci(xs: &[f64]) -> String {
+    xs.iter().map(|x| format!("{x:.2e}")).collect::<Vec<_>>().join(" / ")
+}
+
+/// Mean of each position over runs.
+fn column_means(rows: &[&RunSummary], f: impl Fn(&RunSummary) -> &Vec<f64>) -> Vec<f64> {
+    let n = rows.iter().map(|r| f(r).len()).min().unwrap_or(0);
+    (0..n).map(|i| rows.iter().map(|r| f(r)[i]).sum::<f64>() / rows.len() as f64).collect()
+}
+
+/// The comparison table in Markdown. Reductions are against the `baseline`-kind variant of the
+/// same experiment (or, without one, against each run's own total parameter count).
+pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
+    let mut groups: BTreeMap<(String, String), Vec<&RunSummary>> = BTreeMap::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    for (_, s) in runs {
+        let key = (s.experiment.clone(), s.variant.clone());
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(s);
+    }
+    // Baselines first, then the other variants in the order they were found.
+    order.sort_by_key(|k| groups[k][0].kind != VariantKind::Baseline);
+    let mut md = String::new();
+    let _ = writeln!(md, "| experiment | variant | seeds | test acc (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for key in &order {
+        let rows = &groups[key];
+        let accs: Vec<f64> = rows.iter().map(|r| r.test_accuracy).collect();
+        let (m, sd) = mean_std(&accs);
+        let baseline = groups
+            .iter()
+            .find(|((e, _), rs)| e == &key.0 && rs[0].kind == VariantKind::Baseline)
+            .map(|(_, rs)| rs);
+        let learn = rows.iter().map(|r| r.learnable_params as f64).sum::<f64>() / rows.len() as f64;
+        let base_params = baseline.map_or(rows[0].total_params as f64, |b| b[0].learnable_params as f64);
+        let delta = baseline.map(|b| {
+            let (bm, _) = mean_std(&b.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
+            format!("{:+.2}", 100.0 * (m - bm))
+        });
+        let depths: Vec<String> = rows.iter().map(|r| r.effective_depth.map_or("-".into(), |d| d.to_string())).collect();
+        let locks: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                if r.lock_epochs.is_empty() { "-".into() } else {
+                    r.lock_epochs.iter().map(|(e, _)| e.to_string()).collect::<Vec<_>>().join("+")
+                }
+            })
+            .collect();
+        let epoch_time = rows.iter().map(|r| r.mean_epoch_seconds).sum::<f64>() / rows.len() as f64;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.2} ± {:.2} % | {} | {:.0} | {:.1} % | {} | {} | {} | {} | {} | {:.1} |",
+            key.0,
+            key.1,
+            rows.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(","),
+            100.0 * m,
+            100.0 * sd,
+            delta.unwrap_or_else(|| "n/a".into()),
+            learn,
+            100.0 * (1.0 - learn / base_params.max(1.0)),
+            depths.join(","),
+            locks.join(","),
+            fmt_list(&column_means(rows, |r| &r.ncc_train), 3),
+            fmt_list(&column_means(rows, |r| &r.ncc_test), 3),
+            fmt_sci(&column_means(rows, |r| &r.nc1)),
+            epoch_time,
+        );
+    }
+    md
+}

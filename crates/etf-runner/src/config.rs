@@ -1,0 +1,439 @@
+//! The experiment file (`experiments/*.toml`): parsing, `--set` overrides and validation.
+//!
+//! Every key is checked: an unknown key or an invalid value is an error that names the key and
+//! what is allowed.
+
+use adaptive_etf::{AdaptiveConfig, MlpConfig, MlpVariant, OptimizerSpec, Schedule};
+use anyhow::{bail, Context, Result};
+use collapse_metrics::GlobalMean;
+use serde::{Deserialize, Serialize};
+use simplex_etf::LockOrientation;
+use std::path::{Path, PathBuf};
+
+/// A whole experiment: data, model, training, and the variants compared.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Short name, used in tables and directory names.
+    pub name: String,
+    /// One line on what the experiment shows.
+    #[serde(default)]
+    pub description: String,
+    /// Seeds that `etf run` trains (each variant once per seed); `--seed` overrides.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// The data set.
+    pub data: DataConfig,
+    /// The network.
+    pub model: ModelConfig,
+    /// Training and measuring.
+    pub train: TrainConfig,
+    /// The variants compared, each trained on the same data, seeds and schedule.
+    #[serde(rename = "variant")]
+    pub variants: Vec<VariantConfig>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// Which data set, where, and how much of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `mnist`, `fashion-mnist`, `digits`, `cifar10` or `synthetic`.
+    pub dataset: etf_data::DatasetName,
+    /// Directory holding the data sets (as `scripts/fetch-data` lays them out), relative to the
+    /// working directory. The environment variable `ETF_DATA_DIR` overrides it.
+    #[serde(default = "default_root")]
+    pub root: PathBuf,
+    /// Train on a seeded, class-balanced subset of this size (0 = all).
+    #[serde(default)]
+    pub train_limit: usize,
+    /// Test on a seeded, class-balanced subset of this size (0 = all).
+    #[serde(default)]
+    pub test_limit: usize,
+    /// Size of the class-balanced training probe set of the NCC / collapse measurements.
+    #[serde(default = "default_probe")]
+    pub probe_size: usize,
+    /// The generator's settings when `dataset = "synthetic"`.
+    #[serde(default)]
+    pub synthetic: Option<etf_data::SyntheticConfig>,
+}
+
+fn default_root() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_probe() -> usize {
+    10_000
+}
+
+/// The network.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ModelConfig {
+    /// The MLP of algorithms.md §4.
+    Mlp(MlpConfig),
+}
+
+/// Training and measuring.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Batch size of the measuring passes.
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+    /// Label smoothing (0 = off).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Threshold τ of the reported effective depth.
+    #[serde(default = "default_tau")]
+    pub tau: f64,
+    /// Global-mean convention of the collapse reports: `weighted` or `unweighted`.
+    #[serde(default)]
+    pub global_mean: GlobalMean,
+    /// `auto` (CUDA when available), `cpu` or `cuda`; `--device` overrides.
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// The optimiser.
+    pub optimizer: OptimizerSpec,
+    /// The learning-rate schedule.
+    #[serde(default)]
+    pub schedule: Schedule,
+}
+
+fn default_eval_batch() -> usize {
+    1000
+}
+fn default_tau() -> f64 {
+    0.9
+}
+
+/// Where to train.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device; an error when there is none.
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// The device, or an error when CUDA is asked for and absent.
+    pub fn resolve(self) -> Result<tch::Device> {
+        match self {
+            DeviceChoice::Cpu => Ok(tch::Device::Cpu),
+            DeviceChoice::Auto => Ok(tch::Device::cuda_if_available()),
+            DeviceChoice::Cuda => {
+                if tch::Cuda::is_available() {
+                    Ok(tch::Device::Cuda(0))
+                } else {
+                    bail!("--device cuda: no CUDA device is available to libtorch on this machine")
+                }
+            }
+        }
+    }
+}
+
+/// The kind of a variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VariantKind {
+    /// Everything trainable.
+    Baseline,
+    /// A fixed ETF classifier.
+    EtfClassifier,
+    /// The classifier and the last `k − 1` hidden layers fixed from the start.
+    FixedLastK,
+    /// Layers after the effective depth lock during training.
+    Adaptive,
+}
+
+/// One variant, as written in `[[variant]]`. Which keys apply depends on `kind`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    /// Name in tables and directories (letters, digits, `-`, `_`).
+    pub name: String,
+    /// `baseline`, `etf-classifier`, `fixed-last-k` or `adaptive`.
+    pub kind: VariantKind,
+    /// ETF orientation: `canonical`, `random` (fixed layers) or `nearest` (locks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<LockOrientation>,
+    /// `fixed-last-k`: number of fixed layers, the classifier included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    /// `adaptive`: NCC threshold τ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau: Option<f64>,
+    /// `adaptive`: consecutive probes ≥ τ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
+    /// `adaptive`: probe every this many epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_every: Option<usize>,
+}
+
+impl VariantConfig {
+    /// The MLP variant this entry describes; keys that do not apply to its kind are errors.
+    pub fn mlp_variant(&self) -> Result<MlpVariant> {
+        let ctx = || format!("variant {:?} (kind {:?})", self.name, self.kind);
+        let allowed: &[&str] = match self.kind {
+            VariantKind::Baseline => &[],
+            VariantKind::EtfClassifier => &["orientation"],
+            VariantKind::FixedLastK => &["orientation", "k"],
+            VariantKind::Adaptive => &["orientation", "tau", "patience", "probe_every"],
+        };
+        for (key, set) in [
+            ("orientation", self.orientation.is_some()),
+            ("k", self.k.is_some()),
+            ("tau", self.tau.is_some()),
+            ("patience", self.patience.is_some()),
+            ("probe_every", self.probe_every.is_some()),
+        ] {
+            if set && !allowed.contains(&key) {
+                bail!(
+                    "{}: key `{key}` does not apply to this kind (it takes: {})",
+                    ctx(),
+                    if allowed.is_empty() { "no other keys".into() } else { allowed.join(", ") }
+                );
+            }
+        }
+        let fixed = self.orientation.unwrap_or(LockOrientation::Canonical);
+        Ok(match self.kind {
+            VariantKind::Baseline => MlpVariant::Baseline,
+            VariantKind::EtfClassifier => MlpVariant::EtfClassifier { orientation: fixed },
+            VariantKind::FixedLastK => MlpVariant::FixedLastK {
+                k: self.k.with_context(|| format!("{}: key `k` is required", ctx()))?,
+                orientation: fixed,
+            },
+            VariantKind::Adaptive => {
+                let d = AdaptiveConfig::default();
+                let a = AdaptiveConfig {
+                    tau: self.tau.unwrap_or(d.tau),
+                    patience: self.patience.unwrap_or(d.patience),
+                    probe_every: self.probe_every.unwrap_or(d.probe_every),
+                    orientation: self.orientation.unwrap_or(d.orientation),
+                };
+                if !(0.0..=1.0).contains(&a.tau) {
+                    bail!("{}: `tau` must be in [0, 1], got {}", ctx(), a.tau);
+                }
+                if a.patience == 0 || a.probe_every == 0 {
+                    bail!("{}: `patience` and `probe_every` must be at least 1", ctx());
+                }
+                MlpVariant::Adaptive(a)
+            }
+        })
+    }
+}
+
+impl ExperimentConfig {
+    /// Reads `path`, applies `overrides` (`key.path=value`), and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the experiment file {}", path.display()))?;
+        Self::parse(&text, overrides).with_context(|| format!("in the experiment file {}", path.display()))
+    }
+
+    /// Parses TOML text, applies `overrides`, and validates.
+    pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut value: toml::Value = toml::from_str(text)?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let cfg: ExperimentConfig = value.try_into()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value that serde's types do not.
+    pub fn validate(&self) -> Result<()> {
+        if !valid_name(&self.name) {
+            bail!("`name` must be non-empty letters, digits, '-' or '_', got {:?}", self.name);
+        }
+        if self.seeds.is_empty() {
+            bail!("`seeds` must list at least one seed");
+        }
+        if self.variants.is_empty() {
+            bail!("at least one [[variant]] is required");
+        }
+        let ModelConfig::Mlp(mlp) = &self.model;
+        mlp.validate().map_err(anyhow::Error::msg)?;
+        self.train.optimizer.validate().map_err(anyhow::Error::msg)?;
+        self.train.schedule.validate().map_err(anyhow::Error::msg)?;
+        if self.train.epochs == 0 {
+            bail!("train.epochs must be at least 1");
+        }
+        if self.train.batch_size == 0 || self.train.eval_batch_size == 0 {
+            bail!("train.batch_size and train.eval_batch_size must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.train.label_smoothing) {
+            bail!("train.label_smoothing must be in [0, 1), got {}", self.train.label_smoothing);
+        }
+        if !(0.0..=1.0).contains(&self.train.tau) {
+            bail!("train.tau must be in [0, 1], got {}", self.train.tau);
+        }
+        if self.data.probe_size == 0 {
+            bail!("data.probe_size must be at least 1");
+        }
+        if self.data.synthetic.is_some() && self.data.dataset != etf_data::DatasetName::Synthetic {
+            bail!("[data.synthetic] applies only to dataset = \"synthetic\"");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for v in &self.variants {
+            if !valid_name(&v.name) {
+                bail!("variant name must be letters, digits, '-' or '_', got {:?}", v.name);
+            }
+            if !seen.insert(v.name.as_str()) {
+                bail!("two variants are named {:?}", v.name);
+            }
+            v.mlp_variant()?;
+        }
+        Ok(())
+    }
+
+    /// The variant named `name`.
+    pub fn variant(&self, name: &str) -> Result<&VariantConfig> {
+        self.variants.iter().find(|v| v.name == name).with_context(|| {
+            let names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+            format!("no variant named {name:?} (the file has: {})", names.join(", "))
+        })
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Applies one `a.b.c=value` override. The value is read as TOML (`3`, `0.1`, `true`, `[1, 2]`,
+/// `"text"`), else taken as a string. A numeric segment indexes an array; a segment naming a
+/// variant (`variant.adaptive.tau=0.8`) selects that `[[variant]]`.
+pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
+    let (path, raw) = assignment
+        .split_once('=')
+        .with_context(|| format!("--set {assignment:?}: expected key.path=value"))?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    let mut cur = root;
+    for (i, key) in keys.iter().enumerate() {
+        let last = i + 1 == keys.len();
+        cur = match cur {
+            toml::Value::Table(t) => {
+                if last {
+                    t.insert(key.to_string(), value);
+                    return Ok(());
+                }
+                t.entry(key.to_string()).or_insert_with(|| toml::Value::Table(Default::default()))
+            }
+            toml::Value::Array(items) => {
+                let idx = match key.parse::<usize>() {
+                    Ok(i) => Some(i),
+                    Err(_) => items.iter().position(|v| {
+                        v.get("name").and_then(|n| n.as_str()) == Some(*key)
+                    }),
+                };
+                let n = items.len();
+                let item = idx.and_then(|i| items.get_mut(i)).with_context(|| {
+                    format!("--set {path}: no entry {key:?} in an array of {n}")
+                })?;
+                if last {
+                    *item = value;
+                    return Ok(());
+                }
+                item
+            }
+            _ => bail!("--set {path}: {:?} is not a table", keys[..i].join(".")),
+        };
+    }
+    bail!("--set {assignment:?}: empty key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[data]
+dataset = "synthetic"
+[model]
+kind = "mlp"
+depth = 2
+width = 8
+[train]
+epochs = 1
+batch_size = 4
+[train.optimizer]
+kind = "sgd"
+lr = 0.1
+[[variant]]
+name = "baseline"
+kind = "baseline"
+[[variant]]
+name = "adaptive"
+kind = "adaptive"
+"#;
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let cfg = ExperimentConfig::parse(MINIMAL, &[]).unwrap();
+        assert_eq!(cfg.seeds, vec![0]);
+        assert_eq!(cfg.data.probe_size, 10_000);
+        match cfg.variants[1].mlp_variant().unwrap() {
+            MlpVariant::Adaptive(a) => assert_eq!(a, AdaptiveConfig::default()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("epochs = 1", "epochs = 1\nepoch = 3");
+        let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
+        assert!(err.contains("epoch"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn invalid_enum_value_lists_allowed_values() {
+        let text = MINIMAL.replace("kind = \"sgd\"", "kind = \"adam\"");
+        let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
+        assert!(err.contains("adam") && err.contains("sgd") && err.contains("adamw"), "{err}");
+    }
+
+    #[test]
+    fn key_not_applying_to_kind_is_an_error() {
+        let text = MINIMAL.replace("kind = \"baseline\"", "kind = \"baseline\"\ntau = 0.5");
+        let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
+        assert!(err.contains("`tau` does not apply"), "{err}");
+    }
+
+    #[test]
+    fn overrides_reach_tables_and_named_variants() {
+        let sets = [
+            "train.epochs=7".to_string(),
+            "variant.adaptive.tau=0.8".to_string(),
+            "train.optimizer.lr=0.5".to_string(),
+            "seeds=[3, 4]".to_string(),
+        ];
+        let cfg = ExperimentConfig::parse(MINIMAL, &sets).unwrap();
+        assert_eq!(cfg.train.epochs, 7);
+        assert_eq!(cfg.variants[1].tau, Some(0.8));
+        assert_eq!(cfg.train.optimizer.lr(), 0.5);
+        assert_eq!(cfg.seeds, vec![3, 4]);
+        let bad = ExperimentConfig::parse(MINIMAL, &["variant.nope.tau=0.8".into()]);
+        assert!(format!("{:#}", bad.unwrap_err()).contains("nope"));
+        let bad = ExperimentConfig::parse(MINIMAL, &["train.epochs=0".into()]);
+        assert!(format!("{:#}", bad.unwrap_err()).contains("train.epochs"));
+    }
+}

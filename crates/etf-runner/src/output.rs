@@ -1,0 +1,243 @@
+//! What a run directory holds besides checkpoints: `metrics.csv`, `summary.json`, `report.md`.
+
+use crate::config::VariantKind;
+use crate::io::write_atomic;
+use adaptive_etf::{EpochRecord, LayerRecord};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The end state of one run (one variant, one seed), as `summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Experiment name.
+    pub experiment: String,
+    /// Variant name.
+    pub variant: String,
+    /// Variant kind.
+    pub kind: VariantKind,
+    /// Seed.
+    pub seed: u64,
+    /// Data set name.
+    pub dataset: String,
+    /// Device it trained on (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Final test accuracy.
+    pub test_accuracy: f64,
+    /// Final training accuracy (as measured during the last epoch's steps).
+    pub train_accuracy: f64,
+    /// Final test loss.
+    pub test_loss: f64,
+    /// Best test accuracy over the epochs (for reference; the tables use the final one).
+    pub best_test_accuracy: f64,
+    /// Learnable parameters at the end.
+    pub learnable_params: i64,
+    /// All parameters (the learnable count of the same network unconstrained).
+    pub total_params: i64,
+    /// Effective depth at the end (first hidden layer with probe NCC ≥ τ).
+    pub effective_depth: Option<usize>,
+    /// Layers that are ETF maps at the end.
+    pub locked_layers: Vec<String>,
+    /// `(epoch, layers)` for every epoch that locked layers.
+    pub lock_epochs: Vec<(usize, Vec<String>)>,
+    /// Hidden-layer names.
+    pub layer_names: Vec<String>,
+    /// Final training-probe NCC accuracy per hidden layer.
+    pub ncc_train: Vec<f64>,
+    /// Final test NCC accuracy per hidden layer.
+    pub ncc_test: Vec<f64>,
+    /// Final NC1 per hidden layer (probe set).
+    pub nc1: Vec<f64>,
+    /// Final NC1, NC3, NC4 of the classifier's input features.
+    pub classifier_nc1: f64,
+    /// NC3 of the classifier.
+    pub classifier_nc3: Option<f64>,
+    /// NC4 of the classifier.
+    pub classifier_nc4: Option<f64>,
+    /// Mean wall time of an epoch (training + measuring), seconds.
+    pub mean_epoch_seconds: f64,
+    /// Mean training throughput, samples per second.
+    pub mean_samples_per_second: f64,
+    /// Wall time of the whole run (all epochs, resumed ones included), seconds.
+    pub total_seconds: f64,
+}
+
+impl RunSummary {
+    /// Builds the summary from the history of a finished run.
+    pub fn from_history(
+        head: SummaryHead,
+        history: &[EpochRecord],
+    ) -> Result<Self> {
+        let last = history.last().context("the run has no epochs")?;
+        let lock_epochs = history
+            .iter()
+            .filter(|r| !r.newly_locked.is_empty())
+            .map(|r| (r.epoch, r.newly_locked.clone()))
+            .collect();
+        let n = history.len() as f64;
+        let total_seconds: f64 = history.iter().map(EpochRecord::epoch_seconds).sum();
+        Ok(Self {
+            experiment: head.experiment,
+            variant: head.variant,
+            kind: head.kind,
+            seed: head.seed,
+            dataset: head.dataset,
+            device: head.device,
+            epochs: history.len(),
+            test_accuracy: last.test_accuracy,
+            train_accuracy: last.train_accuracy,
+            test_loss: last.test_loss,
+            best_test_accuracy: history.iter().map(|r| r.test_accuracy).fold(0.0, f64::max),
+            learnable_params: last.learnable_params,
+            total_params: last.total_params,
+            effective_depth: last.effective_depth,
+            locked_layers: last.locked_layers.clone(),
+            lock_epochs,
+            layer_names: last.layers.iter().map(|l| l.name.clone()).collect(),
+            ncc_train: last.layers.iter().map(|l| l.train.ncc_accuracy).collect(),
+            ncc_test: last.layers.iter().map(|l| l.test.ncc_accuracy).collect(),
+            nc1: last.layers.iter().map(|l| l.train.nc1).collect(),
+            classifier_nc1: last.classifier.train.nc1,
+            classifier_nc3: last.classifier.train.classifier.as_ref().map(|c| c.nc3),
+            classifier_nc4: last.classifier.train.classifier.as_ref().map(|c| c.nc4),
+            mean_epoch_seconds: total_seconds / n,
+            mean_samples_per_second: history.iter().map(|r| r.samples_per_second).sum::<f64>() / n,
+            total_seconds,
+        })
+    }
+}
+
+/// The identifying fields of a [`RunSummary`].
+pub struct SummaryHead {
+    /// Experiment name.
+    pub experiment: String,
+    /// Variant name.
+    pub variant: String,
+    /// Variant kind.
+    pub kind: VariantKind,
+    /// Seed.
+    pub seed: u64,
+    /// Data set.
+    pub dataset: String,
+    /// Device.
+    pub device: String,
+}
+
+const LAYER_FIELDS: [&str; 8] =
+    ["ncc_train", "ncc_test", "nc1", "equinorm", "equiangularity", "max_angle", "etf_error", "cdnv"];
+
+fn layer_values(l: &LayerRecord) -> [f64; 8] {
+    let t = &l.train;
+    [t.ncc_accuracy, l.test.ncc_accuracy, t.nc1, t.equinorm, t.equiangularity, t.max_angle, t.etf_error, t.cdnv]
+}
+
+/// `metrics.csv`: one row per epoch, one column per figure and layer.
+pub fn metrics_csv(history: &[EpochRecord]) -> String {
+    let mut out = String::new();
+    let Some(first) = history.first() else { return out };
+    let mut header: Vec<String> = [
+        "epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+        "learnable_params", "total_params", "optimizer_state_bytes", "effective_depth",
+        "locked_layers", "newly_locked", "train_seconds", "metrics_seconds", "samples_per_second",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for l in first.layers.iter().chain([&first.classifier]) {
+        header.extend(LAYER_FIELDS.iter().map(|f| format!("{}.{f}", l.name)));
+    }
+    header.extend(
+        ["w_equinorm", "w_equiangularity", "w_max_angle", "w_etf_error", "nc3", "nc4"]
+            .iter()
+            .map(|f| format!("classifier.{f}")),
+    );
+    out.push_str(&header.join(","));
+    out.push('\n');
+    for r in history {
+        let mut row = vec![
+            r.epoch.to_string(),
+            format!("{:e}", r.lr),
+            r.train_loss.to_string(),
+            r.train_accuracy.to_string(),
+            r.test_loss.to_string(),
+            r.test_accuracy.to_string(),
+            r.learnable_params.to_string(),
+            r.total_params.to_string(),
+            r.optimizer_state_bytes.to_string(),
+            r.effective_depth.map_or(String::new(), |d| d.to_string()),
+            r.locked_layers.join("+"),
+            r.newly_locked.join("+"),
+            format!("{:.4}", r.train_seconds),
+            format!("{:.4}", r.metrics_seconds),
+            format!("{:.1}", r.samples_per_second),
+        ];
+        for l in r.layers.iter().chain([&r.classifier]) {
+            row.extend(layer_values(l).iter().map(|v| v.to_string()));
+        }
+        match &r.classifier.train.classifier {
+            Some(c) => row.extend(
+                [c.equinorm, c.equiangularity, c.max_angle, c.etf_error, c.nc3, c.nc4]
+                    .iter()
+                    .map(|v| v.to_string()),
+            ),
+            None => row.extend(std::iter::repeat_n(String::new(), 6)),
+        }
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `metrics.csv` atomically.
+pub fn write_metrics_csv(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    write_atomic(&dir.join("metrics.csv"), metrics_csv(history).as_bytes())
+}
+
+/// `report.md`: the run in a page a person reads.
+pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {} / {} (seed {})\n", s.experiment, s.variant, s.seed);
+    let _ = writeln!(md, "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n", s.dataset, s.device, s.epochs, s.total_seconds);
+    let _ = writeln!(md, "| figure | value |\n|---|---|");
+    let _ = writeln!(md, "| test accuracy (final) | {:.4} |", s.test_accuracy);
+    let _ = writeln!(md, "| test accuracy (best) | {:.4} |", s.best_test_accuracy);
+    let _ = writeln!(md, "| train accuracy | {:.4} |", s.train_accuracy);
+    let _ = writeln!(
+        md,
+        "| learnable / total parameters | {} / {} ({:.1} % learnable) |",
+        s.learnable_params,
+        s.total_params,
+        100.0 * s.learnable_params as f64 / s.total_params.max(1) as f64
+    );
+    let _ = writeln!(md, "| effective depth (τ) | {} |", s.effective_depth.map_or("none".into(), |d| d.to_string()));
+    let locks: Vec<String> =
+        s.lock_epochs.iter().map(|(e, l)| format!("epoch {e}: {}", l.join(", "))).collect();
+    let _ = writeln!(md, "| locks | {} |", if locks.is_empty() { "none".into() } else { locks.join("; ") });
+    let _ = writeln!(md, "| mean epoch time | {:.2} s |", s.mean_epoch_seconds);
+    let _ = writeln!(md, "| training throughput | {:.0} samples/s |\n", s.mean_samples_per_second);
+    if let Some(last) = history.last() {
+        let _ = writeln!(md, "## Collapse per layer (final epoch)\n");
+        let _ = writeln!(md, "| layer | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        for l in last.layers.iter().chain([&last.classifier]) {
+            let v = layer_values(l);
+            let _ = writeln!(
+                md,
+                "| {} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
+                l.name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+            );
+        }
+        if let Some(c) = &last.classifier.train.classifier {
+            let _ = writeln!(
+                md,
+                "\nClassifier W: equinorm {:.4}, equiangularity {:.4}, max-angle {:.4}, ETF error {:.4}; NC3 {:.4}; NC4 {:.4}.",
+                c.equinorm, c.equiangularity, c.max_angle, c.etf_error, c.nc3, c.nc4
+            );
+        }
+    }
+    let _ = writeln!(md, "\nPlots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.");
+    md
+}

@@ -1,0 +1,201 @@
+//! End-to-end behaviour of the `etf` binary on synthetic data: kill and resume, refusal to
+//! overwrite, non-finite loss, missing data, CUDA requests, sweep shards, compare, diagnose.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+name = "synthetic-test"
+seeds = [0]
+[data]
+dataset = "synthetic"
+probe_size = 600
+[data.synthetic]
+num_classes = 6
+dim = 32
+train_per_class = 800
+test_per_class = 100
+separation = 3.0
+noise_std = 1.0
+seed = 1
+[model]
+kind = "mlp"
+depth = 3
+width = 96
+[train]
+epochs = 5
+batch_size = 64
+device = "cpu"
+[train.optimizer]
+kind = "sgd"
+lr = 0.02
+momentum = 0.9
+weight_decay = 5e-4
+[[variant]]
+name = "baseline"
+kind = "baseline"
+[[variant]]
+name = "adaptive"
+kind = "adaptive"
+tau = 0.9
+patience = 1
+"#;
+
+fn etf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_etf")).args(args).env("RUST_LOG", "warn").output().expect("runs etf")
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("exp.toml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    (dir, cfg)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The metrics without the wall-time columns, as numbers where they are numbers.
+fn metrics_without_times(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !header[i].ends_with("seconds") && header[i] != "samples_per_second")
+        .collect();
+    lines.map(|l| {
+        let cells: Vec<&str> = l.split(',').collect();
+        keep.iter().map(|&i| cells[i].to_string()).collect()
+    }).collect()
+}
+
+fn assert_same_metrics(a: &Path, b: &Path) {
+    let (x, y) = (metrics_without_times(a), metrics_without_times(b));
+    assert_eq!(x.len(), y.len());
+    for (r, (u, v)) in x.iter().zip(&y).enumerate() {
+        for (c, (p, q)) in u.iter().zip(v).enumerate() {
+            match (p.parse::<f64>(), q.parse::<f64>()) {
+                // f64 collapse statistics may differ in the last bit between identical runs.
+                (Ok(p), Ok(q)) => assert!((p - q).abs() <= 1e-12 * p.abs().max(q.abs()), "row {r} col {c}: {p} vs {q}"),
+                _ => assert_eq!(p, q, "row {r} col {c}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_metrics() {
+    let (tmp, cfg) = setup();
+    let full = tmp.path().join("full");
+    let out = etf(&["run", s(&cfg), "--out", s(&full), "--variant", "adaptive"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etf"))
+        .args(["run", s(&cfg), "--out", s(&killed), "--variant", "adaptive"])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let ckpt = killed.join("adaptive/seed-0/checkpoint.safetensors");
+    let t0 = Instant::now();
+    while !ckpt.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Killed in epoch 2, after epoch 1's checkpoint.
+    assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("adaptive/seed-0/summary.json").exists());
+    let again = etf(&["run", s(&cfg), "--out", s(&killed), "--variant", "adaptive"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    let resumed = etf(&["run", s(&cfg), "--out", s(&killed), "--variant", "adaptive", "--resume"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_same_metrics(
+        &full.join("adaptive/seed-0/metrics.csv"),
+        &killed.join("adaptive/seed-0/metrics.csv"),
+    );
+    let log = std::fs::read_to_string(killed.join("adaptive/seed-0/run.log")).unwrap();
+    assert!(log.contains("resumed after epoch"), "{log}");
+}
+
+#[test]
+fn finished_runs_are_not_overwritten_and_sweeps_shard() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("sweep");
+    let quick = ["--set", "train.epochs=1", "--set", "data.synthetic.train_per_class=100"];
+    let mut args = vec!["sweep", s(&cfg), "--seeds", "0..2", "--shard", "1/2", "--out", s(&out)];
+    args.extend(quick);
+    let r = etf(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // Jobs in order (baseline,0) (adaptive,0) (baseline,1) (adaptive,1): shard 1/2 takes the
+    // adaptive ones.
+    assert!(out.join("adaptive/seed-0/summary.json").exists());
+    assert!(out.join("adaptive/seed-1/summary.json").exists());
+    assert!(!out.join("baseline").exists());
+    for f in ["metrics.csv", "report.md", "config.toml", "run.log", "accuracy.png", "ncc.png", "nc1.png", "effective_depth.png"] {
+        assert!(out.join("adaptive/seed-0").join(f).exists(), "{f} missing");
+    }
+    let again = etf(&args);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("finished run") && err.contains("--force"), "{err}");
+    let cmp = etf(&["compare", s(&out)]);
+    assert!(cmp.status.success());
+    let table = String::from_utf8_lossy(&cmp.stdout);
+    assert!(table.contains("| synthetic-test | adaptive | 0,1 |"), "{table}");
+    let diag_dir = tmp.path().join("features");
+    let d = etf(&["diagnose", s(&out.join("adaptive/seed-0")), "--dump-features", s(&diag_dir), "--device", "cpu"]);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    for f in ["hidden1.npy", "hidden3.npy", "penultimate.npy", "labels.npy"] {
+        assert!(diag_dir.join(f).exists(), "{f} missing");
+    }
+    assert!(String::from_utf8_lossy(&d.stdout).contains("| hidden1 |"));
+}
+
+#[test]
+fn a_diverging_resume_keeps_the_last_good_checkpoint() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("nan");
+    let small = ["--set", "data.synthetic.train_per_class=100", "--variant", "baseline"];
+    let mut first = vec!["run", s(&cfg), "--out", s(&out), "--stop-after", "1"];
+    first.extend(small);
+    assert!(etf(&first).status.success());
+    let ckpt = out.join("baseline/seed-0/checkpoint.safetensors");
+    let before = std::fs::read(&ckpt).unwrap();
+    let mut bad = vec!["run", s(&cfg), "--out", s(&out), "--resume", "--set", "train.optimizer.lr=1e30"];
+    bad.extend(small);
+    let r = etf(&bad);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("not finite") && err.contains("last good checkpoint"), "{err}");
+    assert_eq!(std::fs::read(&ckpt).unwrap(), before);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let (tmp, cfg) = setup();
+    let empty = tmp.path().join("no-data");
+    std::fs::create_dir(&empty).unwrap();
+    let start = CONFIG.find("[data.synthetic]").unwrap();
+    let end = CONFIG.find("[model]").unwrap();
+    let mnist = format!("{}{}", &CONFIG[..start], &CONFIG[end..]).replace("\"synthetic\"", "\"mnist\"");
+    let mnist_cfg = tmp.path().join("mnist.toml");
+    std::fs::write(&mnist_cfg, mnist).unwrap();
+    let r = etf(&["run", s(&mnist_cfg), "--out", s(&tmp.path().join("o")), "--set", &format!("data.root={}", s(&empty))]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("fetch-data"), "{err}");
+    if !tch::Cuda::is_available() {
+        let r = etf(&["run", s(&cfg), "--device", "cuda"]);
+        assert!(String::from_utf8_lossy(&r.stderr).contains("no CUDA device"));
+    }
+    let r = etf(&["run", s(&cfg), "--set", "train.optimizer.kind=adam"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("exp.toml") && err.contains("adamw"), "{err}");
+    let r = etf(&["run", s(&tmp.path().join("missing.toml"))]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("missing.toml"));
+}

@@ -1,0 +1,521 @@
+//! Linear layers constrained to ETF maps (spec §2), from the start or by locking (spec §4).
+
+use crate::etf::{
+    canonical_etf_forward, check_alpha, cpu_f64, etf_map, etf_map_deviation, Orientation,
+};
+use crate::optim::{numel, same_tensor, set_grads_to_none, Optimizer};
+use crate::EtfError;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// Configuration-level choice of orientation (spec §1). `Random` takes its seed from
+/// [`EtfSpec::seed`]; `Nearest` needs an existing weight, so it only applies to
+/// [`LockableLinear::lock`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockOrientation {
+    /// The first `K` coordinate axes: a scaled centring, applied by the fast path.
+    #[default]
+    Canonical,
+    /// A seeded random orthonormal frame.
+    Random,
+    /// The ETF map nearest to the layer's current weight.
+    Nearest,
+}
+
+/// How a layer is constrained to an ETF map.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct EtfSpec {
+    /// Orientation of the ETF.
+    pub orientation: LockOrientation,
+    /// Seed for [`LockOrientation::Random`] (ignored otherwise).
+    pub seed: u64,
+    /// Fixed scale `α` of the map `W = αM` (or `αMᵀ`).
+    pub alpha: f64,
+    /// Whether the bias is frozen too (by default it stays trainable, as in the author's code).
+    pub freeze_bias: bool,
+}
+
+impl Default for EtfSpec {
+    /// Canonical, seed 0, `α = 1`, trainable bias.
+    fn default() -> Self {
+        Self {
+            orientation: LockOrientation::Canonical,
+            seed: 0,
+            alpha: 1.0,
+            freeze_bias: false,
+        }
+    }
+}
+
+impl EtfSpec {
+    /// A spec with the given orientation and seed and default scale and bias handling.
+    pub fn new(orientation: LockOrientation, seed: u64) -> Self {
+        Self {
+            orientation,
+            seed,
+            ..Self::default()
+        }
+    }
+
+    fn orientation_for<'a>(
+        &self,
+        current: Option<&'a Tensor>,
+    ) -> Result<Orientation<'a>, EtfError> {
+        match (self.orientation, current) {
+            (LockOrientation::Canonical, _) => Ok(Orientation::Canonical),
+            (LockOrientation::Random, _) => Ok(Orientation::Random { seed: self.seed }),
+            (LockOrientation::Nearest, Some(w)) => Ok(Orientation::Nearest(w)),
+            (LockOrientation::Nearest, None) => Err(EtfError::NearestNeedsWeight),
+        }
+    }
+}
+
+/// A linear layer `y = x Wᵀ + b` that is trainable until locked to an ETF map (spec §2, §4).
+///
+/// Its weight and bias are VarStore variables (named `PATH.weight`, `PATH.bias`), so
+/// `VarStore::save`/`load` carry them whether locked or not. Once locked, the weight no longer
+/// requires grad, has an undefined gradient and is out of the [`Optimizer`]: no optimiser step
+/// can move it. A layer locked to the `canonical` orientation is applied by
+/// [`canonical_etf_forward`] in `O(batch · max(in, out))`.
+#[derive(Debug)]
+pub struct LockableLinear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    weight_name: String,
+    bias_name: String,
+    in_dim: i64,
+    out_dim: i64,
+    lock: Option<EtfSpec>,
+}
+
+impl LockableLinear {
+    /// A trainable layer initialised as tch's `nn::linear` (Kaiming-uniform weight, bias uniform
+    /// in `±1/sqrt(in)`). As with `nn::linear`, `path` must not hold a `weight` yet (tch would
+    /// rename the new variable and the layer's names would be wrong).
+    pub fn new(path: &nn::Path, in_dim: i64, out_dim: i64, bias: bool) -> Self {
+        let lin = nn::linear(
+            path,
+            in_dim,
+            out_dim,
+            nn::LinearConfig {
+                bias,
+                ..Default::default()
+            },
+        );
+        Self {
+            weight: lin.ws,
+            bias: lin.bs,
+            weight_name: path.path("weight"),
+            bias_name: path.path("bias"),
+            in_dim,
+            out_dim,
+            lock: None,
+        }
+    }
+
+    /// A layer constrained to an ETF map from the start (spec §2): its weight is registered in
+    /// the VarStore as a *non-trainable* variable (so checkpoints carry it); the bias is
+    /// trainable unless `spec.freeze_bias`. Built from `spec` alone, so the same spec rebuilds the
+    /// same weight (for `random`, bit-identical on the same machine).
+    ///
+    /// # Errors
+    /// `Nearest` orientation, invalid dimensions or scale, or a `weight` already under `path`.
+    pub fn new_etf(
+        path: &nn::Path,
+        in_dim: i64,
+        out_dim: i64,
+        bias: bool,
+        spec: &EtfSpec,
+    ) -> Result<Self, EtfError> {
+        let orientation = spec.orientation_for(None)?;
+        for name in ["weight", "bias"] {
+            if path.get(name).is_some() {
+                return Err(EtfError::DuplicateVariable(path.path(name)));
+            }
+        }
+        let w = etf_map(
+            out_dim,
+            in_dim,
+            spec.alpha,
+            orientation,
+            path.kind(),
+            path.device(),
+        )?;
+        let bias = if bias {
+            let bound = 1.0 / (in_dim as f64).sqrt();
+            let init = nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            };
+            let b = nn::f_init(init, &[out_dim], path.device(), path.kind())?;
+            Some(path.add("bias", b, !spec.freeze_bias))
+        } else {
+            None
+        };
+        Ok(Self {
+            weight: path.add("weight", w, false),
+            bias,
+            weight_name: path.path("weight"),
+            bias_name: path.path("bias"),
+            in_dim,
+            out_dim,
+            lock: Some(*spec),
+        })
+    }
+
+    /// Locks the layer to an ETF map (what Adaptive-ETF does mid-training, spec §4): the weight
+    /// is overwritten in place by the ETF map of `spec` (`Nearest`: the one nearest to the
+    /// current weight, which disturbs the function least), stops requiring grad, gets an
+    /// undefined gradient and leaves `opt` together with its momentum / Adam state; so does the
+    /// bias if `spec.freeze_bias`.
+    ///
+    /// Returns `Ok(true)` when the layer was locked now, `Ok(false)` (and changes nothing, even
+    /// if `spec` differs) when it was locked already: locking is monotone.
+    /// The weight stays in the VarStore's trainable list (tch gives a layer no way back to its
+    /// store); call [`LockableLinear::release_from_var_store`] to drop it from there too.
+    ///
+    /// # Errors
+    /// Invalid scale, or a current weight with non-finite values for `Nearest`. On error the
+    /// layer and `opt` are unchanged.
+    pub fn lock(&mut self, spec: &EtfSpec, opt: &mut Optimizer) -> Result<bool, EtfError> {
+        if self.lock.is_some() {
+            return Ok(false);
+        }
+        check_alpha(spec.alpha)?;
+        let orientation = spec.orientation_for(Some(&self.weight))?;
+        let w = etf_map(
+            self.out_dim,
+            self.in_dim,
+            spec.alpha,
+            orientation,
+            self.weight.kind(),
+            self.weight.device(),
+        )?;
+        tch::no_grad(|| self.weight.f_copy_(&w))?;
+        self.freeze(spec, opt);
+        Ok(true)
+    }
+
+    /// Marks the layer as locked with `spec` *keeping* its current weight, for resuming from a
+    /// checkpoint: build the model, `VarStore::load` it, then restore each layer that was
+    /// locked. (Re-running `lock` with `Nearest` would recompute the map and lose bit-exactness.)
+    /// Removes the weight (and a frozen bias) from `opt` like [`LockableLinear::lock`].
+    /// Returns `Ok(false)` when already locked.
+    ///
+    /// # Errors
+    /// [`EtfError::NotAnEtfMap`] when the weight is not an ETF map of scale `spec.alpha` (for
+    /// `canonical` and `random`: not *the* map of `spec`), within a tolerance for its kind.
+    pub fn restore_lock(&mut self, spec: &EtfSpec, opt: &mut Optimizer) -> Result<bool, EtfError> {
+        if self.lock.is_some() {
+            return Ok(false);
+        }
+        check_alpha(spec.alpha)?;
+        let tolerance = match self.weight.kind() {
+            Kind::Double => 1e-9,
+            Kind::Float => 1e-4,
+            _ => 1e-2,
+        };
+        let deviation = match spec.orientation_for(None) {
+            Ok(orientation) => {
+                let expected = etf_map(
+                    self.out_dim,
+                    self.in_dim,
+                    spec.alpha,
+                    orientation,
+                    Kind::Double,
+                    tch::Device::Cpu,
+                )?;
+                let w = cpu_f64(&self.weight)?;
+                w.f_sub(&expected)?.f_abs()?.f_max()?.f_double_value(&[])? / spec.alpha.abs()
+            }
+            Err(_) => etf_map_deviation(&self.weight, spec.alpha)?,
+        };
+        if deviation.is_nan() || deviation > tolerance {
+            return Err(EtfError::NotAnEtfMap {
+                name: self.weight_name.clone(),
+                deviation,
+                tolerance,
+            });
+        }
+        self.freeze(spec, opt);
+        Ok(true)
+    }
+
+    fn freeze(&mut self, spec: &EtfSpec, opt: &mut Optimizer) {
+        let mut frozen = vec![&self.weight];
+        if spec.freeze_bias {
+            frozen.extend(self.bias.as_ref());
+        }
+        for t in &frozen {
+            let _ = t.set_requires_grad(false);
+            opt.remove_tensor(t);
+        }
+        set_grads_to_none(&frozen);
+        self.lock = Some(*spec);
+    }
+
+    /// Drops this layer's frozen tensors (the locked weight, a frozen bias) from `vs`'s list of
+    /// trainable variables, so an optimiser later built from `vs` (e.g. tch's `nn::Sgd`) never
+    /// sees them and `vs.unfreeze()` cannot re-enable their gradients. They stay in the store's
+    /// named variables, so `vs.save`/`vs.load` still carry them. Returns how many were dropped.
+    pub fn release_from_var_store(&self, vs: &nn::VarStore) -> usize {
+        if self.lock.is_none() {
+            return 0;
+        }
+        let mut frozen = vec![&self.weight];
+        if self.lock.is_some_and(|s| s.freeze_bias) {
+            frozen.extend(self.bias.as_ref());
+        }
+        let mut vars = match vs.variables_.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let before = vars.trainable_variables.len();
+        vars.trainable_variables
+            .retain(|v| !frozen.iter().any(|t| same_tensor(&v.tensor, t)));
+        before - vars.trainable_variables.len()
+    }
+
+    /// Registers the trainable tensors in `opt` under their VarStore names; the weight with
+    /// weight decay, the bias with weight decay iff `decay_bias`.
+    ///
+    /// # Errors
+    /// As [`Optimizer::add_param`] (e.g. registered twice).
+    pub fn register(&self, opt: &mut Optimizer, decay_bias: bool) -> Result<(), EtfError> {
+        for (name, t) in self.trainable_tensors() {
+            let decay = name == self.weight_name || decay_bias;
+            opt.add_param(&name, &t, decay)?;
+        }
+        Ok(())
+    }
+
+    /// The fallible forward pass: `x Wᵀ + b`, by the canonical fast path when locked canonical.
+    ///
+    /// # Errors
+    /// An input whose last dimension is not `in_dim`.
+    pub fn f_forward(&self, xs: &Tensor) -> Result<Tensor, EtfError> {
+        match self.lock {
+            Some(spec) if spec.orientation == LockOrientation::Canonical => {
+                let y = canonical_etf_forward(xs, self.out_dim, self.in_dim, spec.alpha)?;
+                match &self.bias {
+                    Some(b) => Ok(y.f_add(b)?),
+                    None => Ok(y),
+                }
+            }
+            _ => Ok(xs.f_linear(&self.weight, self.bias.as_ref())?),
+        }
+    }
+
+    /// Whether the weight is constrained to an ETF map.
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// The spec the layer was locked (or constructed) with.
+    pub fn lock_spec(&self) -> Option<&EtfSpec> {
+        self.lock.as_ref()
+    }
+
+    /// The weight, `out × in`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// Full VarStore name of the weight, e.g. `hidden.3.fc.weight`.
+    pub fn weight_name(&self) -> &str {
+        &self.weight_name
+    }
+
+    /// Full VarStore name of the bias (whether or not the layer has one).
+    pub fn bias_name(&self) -> &str {
+        &self.bias_name
+    }
+
+    /// Input width.
+    pub fn in_dim(&self) -> i64 {
+        self.in_dim
+    }
+
+    /// Output width.
+    pub fn out_dim(&self) -> i64 {
+        self.out_dim
+    }
+
+    /// Number of learnable scalars: the sizes of [`LockableLinear::trainable_tensors`].
+    pub fn learnable_params(&self) -> i64 {
+        self.trainable_tensors().iter().map(|(_, t)| numel(t)).sum()
+    }
+
+    /// Number of scalars, learnable or not (weight and bias).
+    pub fn total_params(&self) -> i64 {
+        numel(&self.weight) + self.bias.as_ref().map_or(0, numel)
+    }
+
+    /// The tensors an optimiser should hold, with their full VarStore names: weight (unless
+    /// locked) and bias (unless absent or frozen).
+    pub fn trainable_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(2);
+        if self.lock.is_none() {
+            out.push((self.weight_name.clone(), self.weight.shallow_clone()));
+        }
+        if let Some(b) = &self.bias {
+            if !self.lock.is_some_and(|s| s.freeze_bias) {
+                out.push((self.bias_name.clone(), b.shallow_clone()));
+            }
+        }
+        out
+    }
+}
+
+impl Module for LockableLinear {
+    /// # Panics
+    /// On an input whose last dimension is not `in_dim`, like tch's `nn::Linear` (the trait
+    /// returns no `Result`); use [`LockableLinear::f_forward`] to get an error instead.
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        match self.f_forward(xs) {
+            Ok(y) => y,
+            Err(e) => panic!("LockableLinear::forward: {e}"),
+        }
+    }
+}
+
+/// A linear layer constrained to an ETF map from construction (spec §2): a [`LockableLinear`]
+/// that is always locked. Dereferences to it for the accessors (weight, counts, names…).
+#[derive(Debug)]
+pub struct EtfLinear {
+    inner: LockableLinear,
+    spec: EtfSpec,
+}
+
+impl EtfLinear {
+    /// See [`LockableLinear::new_etf`].
+    ///
+    /// # Errors
+    /// As [`LockableLinear::new_etf`].
+    pub fn new(
+        path: &nn::Path,
+        in_dim: i64,
+        out_dim: i64,
+        bias: bool,
+        spec: &EtfSpec,
+    ) -> Result<Self, EtfError> {
+        let inner = LockableLinear::new_etf(path, in_dim, out_dim, bias, spec)?;
+        Ok(Self { inner, spec: *spec })
+    }
+
+    /// The spec the layer was built with.
+    pub fn spec(&self) -> &EtfSpec {
+        &self.spec
+    }
+
+    /// The underlying (locked) layer.
+    pub fn into_inner(self) -> LockableLinear {
+        self.inner
+    }
+}
+
+impl std::ops::Deref for EtfLinear {
+    type Target = LockableLinear;
+    fn deref(&self) -> &LockableLinear {
+        &self.inner
+    }
+}
+
+impl Module for EtfLinear {
+    /// # Panics
+    /// As [`LockableLinear`]'s `forward`.
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        self.inner.forward(xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::{OptimizerConfig, SgdConfig};
+    use tch::Device;
+
+    #[test]
+    fn new_etf_rejects_nearest_and_duplicates() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let spec = EtfSpec::new(LockOrientation::Nearest, 0);
+        assert!(matches!(
+            EtfLinear::new(&vs.root(), 4, 4, true, &spec),
+            Err(EtfError::NearestNeedsWeight)
+        ));
+        let _a = EtfLinear::new(&(vs.root() / "a"), 4, 4, true, &EtfSpec::default()).unwrap();
+        let again = EtfLinear::new(&(vs.root() / "a"), 4, 4, true, &EtfSpec::default());
+        assert!(matches!(again, Err(EtfError::DuplicateVariable(n)) if n == "a.weight"));
+    }
+
+    #[test]
+    fn counts_and_names() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let l = LockableLinear::new(&(vs.root() / "fc"), 6, 3, true);
+        assert_eq!((l.learnable_params(), l.total_params()), (21, 21));
+        let e = EtfLinear::new(&(vs.root() / "etf"), 6, 3, true, &EtfSpec::default()).unwrap();
+        assert_eq!((e.learnable_params(), e.total_params()), (3, 21));
+        let names: Vec<String> = e.trainable_tensors().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["etf.bias"]);
+        assert!(!e.weight().requires_grad());
+        let frozen = EtfSpec {
+            freeze_bias: true,
+            ..EtfSpec::default()
+        };
+        let f = EtfLinear::new(&(vs.root() / "f"), 6, 3, true, &frozen).unwrap();
+        assert_eq!(f.learnable_params(), 0);
+        assert_eq!(vs.trainable_variables().len(), 3); // fc.weight, fc.bias, etf.bias
+    }
+
+    #[test]
+    fn lock_twice_is_a_no_op() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut l = LockableLinear::new(&(vs.root() / "fc"), 5, 5, false);
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd(SgdConfig::default()));
+        l.register(&mut opt, true).unwrap();
+        assert!(l
+            .lock(&EtfSpec::new(LockOrientation::Nearest, 0), &mut opt)
+            .unwrap());
+        let w = l.weight().copy();
+        assert!(!l
+            .lock(&EtfSpec::new(LockOrientation::Random, 1), &mut opt)
+            .unwrap());
+        assert!(l.weight().equal(&w));
+        assert_eq!(
+            l.lock_spec().map(|s| s.orientation),
+            Some(LockOrientation::Nearest)
+        );
+        assert_eq!(opt.num_params(), 0);
+    }
+
+    #[test]
+    fn spec_serde_is_kebab_case_with_defaults() {
+        let s = EtfSpec {
+            orientation: LockOrientation::Nearest,
+            freeze_bias: true,
+            ..EtfSpec::default()
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains("\"nearest\"") && json.contains("\"freeze-bias\":true"),
+            "{json}"
+        );
+        let back: EtfSpec = serde_json::from_str(r#"{"orientation":"random","seed":9}"#).unwrap();
+        assert_eq!(
+            back,
+            EtfSpec {
+                orientation: LockOrientation::Random,
+                seed: 9,
+                ..EtfSpec::default()
+            }
+        );
+    }
+}

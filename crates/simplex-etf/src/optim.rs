@@ -1,0 +1,527 @@
+//! SGD and AdamW over explicit, named tensors.
+//!
+//! tch's optimiser wraps libtorch's C++ one: it can neither drop a parameter (and its state)
+//! mid-training, which locking a layer to an ETF map needs (spec §4), nor expose its state for
+//! checkpoints. These optimisers follow PyTorch's update formulas exactly (`torch.optim.SGD`,
+//! `torch.optim.AdamW`, single-tensor path), including a per-parameter step counter and
+//! skipping parameters whose gradient is undefined.
+
+use crate::EtfError;
+use std::collections::HashMap;
+use tch::{COptimizer, Device, Kind, Tensor};
+
+/// `torch.optim.SGD` hyper-parameters. Update (PyTorch): `g ← ∇ + wd·θ`; with momentum
+/// `b ← g` on the first step, else `b ← μ b + (1 − dampening) g`; `g ← g + μ b` (Nesterov) or
+/// `g ← b`; `θ ← θ − lr·g`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor `μ` (0 disables the buffer).
+    pub momentum: f64,
+    /// Nesterov momentum (needs `momentum > 0` and `dampening = 0`).
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient, for parameters registered with `weight_decay = true`.
+    pub weight_decay: f64,
+    /// Dampening of the momentum.
+    pub dampening: f64,
+}
+
+impl Default for SgdConfig {
+    /// PyTorch's defaults (`lr = 1e-3`, everything else off).
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            dampening: 0.0,
+        }
+    }
+}
+
+/// `torch.optim.AdamW` hyper-parameters (without amsgrad). Update (PyTorch): `θ ← θ(1 − lr·wd)`;
+/// `m ← β1 m + (1−β1) g`; `v ← β2 v + (1−β2) g²`;
+/// `θ ← θ − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + ε)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay `β1`.
+    pub beta1: f64,
+    /// Second-moment decay `β2`.
+    pub beta2: f64,
+    /// Denominator term `ε`.
+    pub eps: f64,
+    /// Decoupled weight decay, for parameters registered with `weight_decay = true`.
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    /// PyTorch's defaults (`lr = 1e-3`, betas `(0.9, 0.999)`, `eps = 1e-8`, `wd = 1e-2`).
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-2,
+        }
+    }
+}
+
+/// Which optimiser, with its hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent with optional (Nesterov) momentum.
+    Sgd(SgdConfig),
+    /// Adam with decoupled weight decay.
+    AdamW(AdamWConfig),
+}
+
+impl OptimizerConfig {
+    /// The configured learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Self::Sgd(c) => c.lr,
+            Self::AdamW(c) => c.lr,
+        }
+    }
+
+    /// PyTorch's own validity checks (non-negative rates, betas in `[0, 1)`, Nesterov needing
+    /// momentum and no dampening).
+    ///
+    /// # Errors
+    /// [`EtfError::InvalidConfig`] naming the offending value.
+    pub fn validate(&self) -> Result<(), EtfError> {
+        let bad = |m: String| Err(EtfError::InvalidConfig(m));
+        match *self {
+            Self::Sgd(c) => {
+                if !(c.lr >= 0.0 && c.momentum >= 0.0 && c.weight_decay >= 0.0) {
+                    return bad(format!("lr, momentum and weight decay must be >= 0: {c:?}"));
+                }
+                if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
+                    return bad("Nesterov momentum needs momentum > 0 and zero dampening".into());
+                }
+            }
+            Self::AdamW(c) => {
+                if !(c.lr >= 0.0 && c.eps >= 0.0 && c.weight_decay >= 0.0) {
+                    return bad(format!("lr, eps and weight decay must be >= 0: {c:?}"));
+                }
+                if !((0.0..1.0).contains(&c.beta1) && (0.0..1.0).contains(&c.beta2)) {
+                    return bad(format!("betas must lie in [0, 1): {c:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the per-parameter state fields, as they appear after `::` in
+    /// [`Optimizer::state_tensors`].
+    fn fields(&self) -> &'static [&'static str] {
+        match self {
+            Self::Sgd(_) => &["step", "momentum"],
+            Self::AdamW(_) => &["step", "exp_avg", "exp_avg_sq"],
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Param {
+    name: String,
+    tensor: Tensor,
+    weight_decay: bool,
+    /// Steps this parameter has taken (PyTorch's `state['step']`).
+    step: i64,
+    /// SGD momentum buffer, or AdamW `exp_avg`.
+    first: Option<Tensor>,
+    /// AdamW `exp_avg_sq`.
+    second: Option<Tensor>,
+}
+
+/// An SGD or AdamW optimiser over named tensors, which can drop a parameter with its state.
+#[derive(Debug)]
+pub struct Optimizer {
+    cfg: OptimizerConfig,
+    lr: f64,
+    params: Vec<Param>,
+}
+
+impl Optimizer {
+    /// An optimiser with no parameters yet. The configuration is used as given; call
+    /// [`OptimizerConfig::validate`] first to apply PyTorch's checks.
+    pub fn new(cfg: OptimizerConfig) -> Self {
+        Self {
+            lr: cfg.lr(),
+            cfg,
+            params: Vec::new(),
+        }
+    }
+
+    /// The configuration this optimiser was built with (its `lr` is the initial one).
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.cfg
+    }
+
+    /// Registers `t` (a shallow clone is kept) under `name`. `weight_decay = false` exempts it
+    /// from weight decay (e.g. biases, norms, embeddings, where the caller wants that).
+    ///
+    /// # Errors
+    /// The name or the very same tensor is already registered, or `t` does not require grad.
+    pub fn add_param(
+        &mut self,
+        name: &str,
+        t: &Tensor,
+        weight_decay: bool,
+    ) -> Result<(), EtfError> {
+        if self
+            .params
+            .iter()
+            .any(|p| p.name == name || same_tensor(&p.tensor, t))
+        {
+            return Err(EtfError::DuplicateParam(name.into()));
+        }
+        if !t.requires_grad() {
+            return Err(EtfError::ParamNotTrainable(name.into()));
+        }
+        self.params.push(Param {
+            name: name.into(),
+            tensor: t.shallow_clone(),
+            weight_decay,
+            step: 0,
+            first: None,
+            second: None,
+        });
+        Ok(())
+    }
+
+    /// Drops the parameter `name` and its state (momentum / moments). Returns whether it was
+    /// registered.
+    pub fn remove_param(&mut self, name: &str) -> bool {
+        let before = self.params.len();
+        self.params.retain(|p| p.name != name);
+        self.params.len() != before
+    }
+
+    /// Drops the parameter that is the very tensor `t` (same storage, whatever its name), with
+    /// its state. Returns the name it was registered under.
+    pub fn remove_tensor(&mut self, t: &Tensor) -> Option<String> {
+        let i = self.params.iter().position(|p| same_tensor(&p.tensor, t))?;
+        Some(self.params.remove(i).name)
+    }
+
+    /// Whether a parameter of that name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p.name == name)
+    }
+
+    /// Sets every parameter's gradient to undefined (PyTorch's `zero_grad(set_to_none=True)`),
+    /// so a parameter that gets no gradient in the next backward pass is skipped by `step`.
+    pub fn zero_grad(&mut self) {
+        let tensors: Vec<&Tensor> = self.params.iter().map(|p| &p.tensor).collect();
+        set_grads_to_none(&tensors);
+    }
+
+    /// One update of every parameter with a defined gradient, in place and without recording
+    /// autograd history.
+    pub fn step(&mut self) {
+        let (cfg, lr) = (self.cfg, self.lr);
+        tch::no_grad(|| {
+            for p in &mut self.params {
+                let grad = p.tensor.grad();
+                if !grad.defined() {
+                    continue;
+                }
+                p.step += 1;
+                match cfg {
+                    OptimizerConfig::Sgd(c) => sgd_update(p, &grad, &c, lr),
+                    OptimizerConfig::AdamW(c) => adamw_update(p, &grad, &c, lr),
+                }
+            }
+        });
+    }
+
+    /// The current learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// Sets the learning rate (for schedules).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// Registered parameter names, in registration order.
+    pub fn param_names(&self) -> Vec<String> {
+        self.params.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Registered parameters `(name, shallow clone)`, in registration order.
+    pub fn params(&self) -> Vec<(String, Tensor)> {
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), p.tensor.shallow_clone()))
+            .collect()
+    }
+
+    /// Total number of scalars in the registered parameters: the learnable-parameter count.
+    pub fn num_params(&self) -> i64 {
+        self.params.iter().map(|p| numel(&p.tensor)).sum()
+    }
+
+    /// Bytes held by the state tensors (momentum buffers, moments): what a lock frees.
+    pub fn state_bytes(&self) -> i64 {
+        self.params
+            .iter()
+            .flat_map(|p| p.first.iter().chain(p.second.iter()))
+            .map(|t| numel(t) * t.kind().elt_size_in_bytes() as i64)
+            .sum()
+    }
+
+    /// A deep copy of the state, for checkpoints: for every parameter `NAME::step` (0-d Int64,
+    /// the parameter's own step count) and, once it exists, `NAME::momentum` (SGD) or
+    /// `NAME::exp_avg` and `NAME::exp_avg_sq` (AdamW). Save with `Tensor::save_multi`.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let [_, first, second] = match self.cfg {
+            OptimizerConfig::Sgd(_) => ["step", "momentum", ""],
+            OptimizerConfig::AdamW(_) => ["step", "exp_avg", "exp_avg_sq"],
+        };
+        let mut out = Vec::new();
+        for p in &self.params {
+            let step = Tensor::from_slice(&[p.step]).reshape([] as [i64; 0]);
+            out.push((format!("{}::step", p.name), step));
+            for (field, t) in [(first, &p.first), (second, &p.second)] {
+                if let Some(t) = t {
+                    out.push((format!("{}::{field}", p.name), t.detach().copy()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Restores state saved by [`Optimizer::state_tensors`] bit-exactly (values are copied into
+    /// fresh tensors of each parameter's kind and device). Every registered parameter needs its
+    /// `::step`; a parameter that has stepped needs its buffers (SGD with momentum: `momentum`;
+    /// AdamW: both moments). Nothing changes unless the whole state is valid.
+    ///
+    /// # Errors
+    /// [`EtfError::MissingState`], [`EtfError::UnknownState`] or [`EtfError::StateShape`],
+    /// naming the entry.
+    pub fn load_state_tensors(&mut self, named: &[(String, Tensor)]) -> Result<(), EtfError> {
+        let fields = self.cfg.fields();
+        let mut by_name: HashMap<&str, &Tensor> = HashMap::new();
+        for (name, t) in named {
+            let known = name
+                .rsplit_once("::")
+                .is_some_and(|(param, field)| fields.contains(&field) && self.contains(param));
+            if !known {
+                return Err(EtfError::UnknownState(name.clone()));
+            }
+            by_name.insert(name.as_str(), t);
+        }
+        let needs_first = match self.cfg {
+            OptimizerConfig::Sgd(c) => c.momentum != 0.0,
+            OptimizerConfig::AdamW(_) => true,
+        };
+        let mut restored = Vec::with_capacity(self.params.len());
+        for p in &self.params {
+            let step_name = format!("{}::step", p.name);
+            let step_t = by_name
+                .get(step_name.as_str())
+                .ok_or_else(|| EtfError::MissingState(step_name.clone()))?;
+            let bad_step = |got| EtfError::StateShape {
+                name: step_name.clone(),
+                expected: vec![],
+                got,
+            };
+            if !step_t.size().is_empty() || step_t.kind() != Kind::Int64 {
+                return Err(bad_step(step_t.size()));
+            }
+            let step = step_t.f_int64_value(&[])?;
+            if step < 0 {
+                return Err(bad_step(vec![step]));
+            }
+            let mut bufs = [None, None];
+            for (slot, field) in bufs.iter_mut().zip(&fields[1..]) {
+                let name = format!("{}::{field}", p.name);
+                match by_name.get(name.as_str()) {
+                    Some(src) => *slot = Some(copy_like(src, &p.tensor, &name)?),
+                    None if step > 0 && needs_first => return Err(EtfError::MissingState(name)),
+                    None => {}
+                }
+            }
+            let [first, second] = bufs;
+            restored.push((step, first, second));
+        }
+        for (p, (step, first, second)) in self.params.iter_mut().zip(restored) {
+            (p.step, p.first, p.second) = (step, first, second);
+        }
+        Ok(())
+    }
+}
+
+fn sgd_update(p: &mut Param, grad: &Tensor, c: &SgdConfig, lr: f64) {
+    let mut d = if p.weight_decay && c.weight_decay != 0.0 {
+        grad + &p.tensor * c.weight_decay
+    } else {
+        grad.shallow_clone()
+    };
+    if c.momentum != 0.0 {
+        let buf = match p.first.take() {
+            None => d.detach().copy(),
+            Some(mut b) => {
+                let _ = b.g_mul_scalar_(c.momentum);
+                let _ = b.g_add_(&(&d * (1.0 - c.dampening)));
+                b
+            }
+        };
+        d = if c.nesterov {
+            &d + &buf * c.momentum
+        } else {
+            buf.shallow_clone()
+        };
+        p.first = Some(buf);
+    }
+    let _ = p.tensor.g_add_(&(d * -lr));
+}
+
+fn adamw_update(p: &mut Param, grad: &Tensor, c: &AdamWConfig, lr: f64) {
+    if p.weight_decay && c.weight_decay != 0.0 {
+        let _ = p.tensor.g_mul_scalar_(1.0 - lr * c.weight_decay);
+    }
+    let exp_avg = p.first.get_or_insert_with(|| grad.zeros_like());
+    let _ = exp_avg.g_mul_scalar_(c.beta1);
+    let _ = exp_avg.g_add_(&(grad * (1.0 - c.beta1)));
+    let exp_avg_sq = p.second.get_or_insert_with(|| grad.zeros_like());
+    let _ = exp_avg_sq.g_mul_scalar_(c.beta2);
+    let _ = exp_avg_sq.g_add_(&(grad * grad * (1.0 - c.beta2)));
+    let step = p.step as f64;
+    let bias_correction1 = 1.0 - c.beta1.powf(step);
+    let bias_correction2 = 1.0 - c.beta2.powf(step);
+    let denom = exp_avg_sq.sqrt() / bias_correction2.sqrt() + c.eps;
+    let step_size = lr / bias_correction1;
+    if let Some(exp_avg) = &p.first {
+        let _ = p.tensor.g_add_(&(exp_avg / denom * -step_size));
+    }
+}
+
+/// Sets the gradients of `tensors` to undefined, as PyTorch's `zero_grad(set_to_none=True)`.
+/// tch only offers zeroing a gradient in place (which leaves it defined, so weight decay and
+/// momentum would still move the tensor); libtorch's C++ optimiser resets them to undefined,
+/// so a throw-away one is used.
+pub fn set_grads_to_none(tensors: &[&Tensor]) {
+    let cleared = (|| -> Result<(), tch::TchError> {
+        let mut opt = COptimizer::sgd(0.0, 0.0, 0.0, 0.0, false)?;
+        for t in tensors {
+            opt.add_parameters(t, 0)?;
+        }
+        opt.zero_grad()
+    })();
+    if cleared.is_err() {
+        // Second best: zeroed, still-defined gradients.
+        for t in tensors {
+            let mut t = t.shallow_clone();
+            t.zero_grad();
+        }
+    }
+}
+
+/// Whether `a` and `b` are the very same tensor (same storage and shape), as shallow clones are.
+pub(crate) fn same_tensor(a: &Tensor, b: &Tensor) -> bool {
+    a.defined()
+        && b.defined()
+        && a.numel() > 0
+        && a.data_ptr() == b.data_ptr()
+        && a.size() == b.size()
+}
+
+pub(crate) fn numel(t: &Tensor) -> i64 {
+    t.size().iter().product()
+}
+
+fn copy_like(src: &Tensor, like: &Tensor, name: &str) -> Result<Tensor, EtfError> {
+    if src.size() != like.size() {
+        return Err(EtfError::StateShape {
+            name: name.into(),
+            expected: like.size(),
+            got: src.size(),
+        });
+    }
+    let mut dst = like.f_detach()?.f_empty_like()?;
+    let src = src.f_to_device(Device::Cpu)?;
+    tch::no_grad(|| dst.f_copy_(&src))?;
+    Ok(dst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(vals: &[f64]) -> Tensor {
+        Tensor::from_slice(vals).set_requires_grad(true)
+    }
+
+    #[test]
+    fn add_param_rejects_duplicates_and_frozen_tensors() {
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd(SgdConfig::default()));
+        let a = leaf(&[1.0, 2.0]);
+        opt.add_param("a", &a, true).unwrap();
+        assert!(matches!(
+            opt.add_param("a", &leaf(&[1.0]), true),
+            Err(EtfError::DuplicateParam(_))
+        ));
+        assert!(matches!(
+            opt.add_param("b", &a.shallow_clone(), true),
+            Err(EtfError::DuplicateParam(_))
+        ));
+        let frozen = Tensor::from_slice(&[1.0]);
+        assert!(matches!(
+            opt.add_param("c", &frozen, true),
+            Err(EtfError::ParamNotTrainable(_))
+        ));
+        assert_eq!(opt.num_params(), 2);
+        assert!(opt.remove_param("a"));
+        assert!(!opt.remove_param("a"));
+        assert_eq!(opt.num_params(), 0);
+    }
+
+    #[test]
+    fn step_skips_undefined_grads_and_zero_grad_undefines() {
+        let cfg = SgdConfig {
+            lr: 0.1,
+            weight_decay: 0.5,
+            momentum: 0.9,
+            ..SgdConfig::default()
+        };
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd(cfg));
+        let a = leaf(&[1.0, 2.0]);
+        let b = leaf(&[3.0]);
+        opt.add_param("a", &a, true).unwrap();
+        opt.add_param("b", &b, true).unwrap();
+        (&a * &a).sum(Kind::Double).backward();
+        opt.step();
+        // a: grad 2a + 0.5 a = 2.5 a; θ ← θ − 0.1 · 2.5 θ = 0.75 θ. b has no grad: untouched.
+        assert!(a.allclose(&Tensor::from_slice(&[0.75, 1.5]), 1e-15, 1e-15, false));
+        assert_eq!(b.double_value(&[0]), 3.0);
+        assert!(opt.state_bytes() == 16);
+        opt.zero_grad();
+        assert!(!a.grad().defined());
+    }
+
+    #[test]
+    fn validate_applies_pytorch_checks() {
+        let nesterov = SgdConfig {
+            nesterov: true,
+            ..SgdConfig::default()
+        };
+        assert!(OptimizerConfig::Sgd(nesterov).validate().is_err());
+        let adam = AdamWConfig {
+            beta1: 1.0,
+            ..AdamWConfig::default()
+        };
+        assert!(OptimizerConfig::AdamW(adam).validate().is_err());
+        assert!(OptimizerConfig::AdamW(AdamWConfig::default())
+            .validate()
+            .is_ok());
+    }
+}

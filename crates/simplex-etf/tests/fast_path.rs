@@ -1,0 +1,49 @@
+//! The canonical fast path gives the dense product's outputs and input gradients.
+
+use simplex_etf::{canonical_etf_forward, etf_map, Orientation};
+use tch::{Device, Kind, Tensor};
+
+/// Output and input gradient (for a fixed upstream gradient) of `f(x)`.
+fn out_and_grad(x0: &Tensor, upstream: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+    let x = x0.detach().copy().set_requires_grad(true);
+    let y = f(&x);
+    (&y * upstream).sum(y.kind()).backward();
+    (y.detach(), x.grad())
+}
+
+fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = b.abs().max().double_value(&[]).max(1e-30);
+    (a - b).abs().max().double_value(&[]) / scale
+}
+
+fn compare(kind: Kind, tol: f64) {
+    tch::manual_seed(0);
+    for (out, inp) in [(16, 16), (64, 16), (10, 256), (3, 2), (2, 3), (1000, 999)] {
+        for alpha in [1.0, 0.37] {
+            let opts = (kind, Device::Cpu);
+            let x = Tensor::randn([4, 3, inp], opts);
+            let g = Tensor::randn([4, 3, out], opts);
+            let w = etf_map(out, inp, alpha, Orientation::Canonical, kind, Device::Cpu).unwrap();
+            let (y_fast, gx_fast) = out_and_grad(&x, &g, |x| {
+                canonical_etf_forward(x, out, inp, alpha).unwrap()
+            });
+            let (y_dense, gx_dense) = out_and_grad(&x, &g, |x| x.linear(&w, None::<Tensor>));
+            assert_eq!(y_fast.size(), [4, 3, out]);
+            let (ey, eg) = (max_rel(&y_fast, &y_dense), max_rel(&gx_fast, &gx_dense));
+            assert!(
+                ey < tol && eg < tol,
+                "{kind:?} {out}x{inp}: output {ey:e}, grad {eg:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fast_path_matches_dense_in_f32() {
+    compare(Kind::Float, 1e-6);
+}
+
+#[test]
+fn fast_path_matches_dense_in_f64() {
+    compare(Kind::Double, 1e-13);
+}
