@@ -6,12 +6,16 @@
 //! bias, on CPU; the streaming method reads the in-memory features in batches of 1 000 rows
 //! (as a training loop would hand them over). Both return the same report (tests check it).
 //!
+//! The textbook method takes 1–2 minutes per report at `d = 4096` on a 2-core machine and
+//! criterion needs 10 samples, so the whole bench takes about 20 minutes there; set
+//! `NC_METRICS_DIMS=512,2048` for a quick run.
+//!
 //! Run: `cargo bench -p etf-benches --bench nc_metrics`; results in docs/benchmarks.md.
 
 use collapse_metrics::{
     reference, ClassMeans, Classifier, CollapseAccumulator, CollapseReport, GlobalMean,
 };
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 
@@ -83,14 +87,23 @@ fn textbook(l: &Layer) -> CollapseReport {
     .expect("valid input")
 }
 
+/// `NC_METRICS_DIMS` (comma-separated) or all of [`DIMS`].
+fn dims() -> Vec<i64> {
+    std::env::var("NC_METRICS_DIMS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|d| d.trim().parse().ok()).collect())
+        .unwrap_or_else(|| DIMS.to_vec())
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("nc_metrics");
-    // The textbook method takes seconds per report at d = 4096: keep the run short.
+    // The textbook method takes a minute per report at d = 4096: one iteration per sample.
     group
+        .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    for dim in DIMS {
+    for dim in dims() {
         let l = layer(dim);
         group.bench_with_input(BenchmarkId::new("streaming", dim), &l, |b, l| {
             b.iter(|| streaming(l))

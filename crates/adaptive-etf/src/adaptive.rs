@@ -29,7 +29,12 @@ pub struct LockController {
 impl LockController {
     /// A controller for `layers` hidden layers with threshold `tau` and `patience` probes.
     pub fn new(layers: usize, tau: f64, patience: usize) -> Self {
-        Self { tau, patience: patience.max(1), streaks: vec![0; layers], locked_after: None }
+        Self {
+            tau,
+            patience: patience.max(1),
+            streaks: vec![0; layers],
+            locked_after: None,
+        }
     }
 
     /// Records one probe (training NCC accuracy per hidden layer, in order). Returns the new
@@ -38,7 +43,11 @@ impl LockController {
         for (streak, &acc) in self.streaks.iter_mut().zip(ncc_accuracy) {
             *streak = if acc >= self.tau { *streak + 1 } else { 0 };
         }
-        let separable = self.streaks.iter().position(|&s| s >= self.patience).map(|i| i + 1)?;
+        let separable = self
+            .streaks
+            .iter()
+            .position(|&s| s >= self.patience)
+            .map(|i| i + 1)?;
         match self.locked_after {
             Some(current) if current <= separable => None,
             _ => {

@@ -37,7 +37,12 @@ fn yes() -> bool {
 
 impl Default for MlpConfig {
     fn default() -> Self {
-        Self { depth: 5, width: 400, batch_norm: true, tap: FeatureTap::PreBn }
+        Self {
+            depth: 5,
+            width: 400,
+            batch_norm: true,
+            tap: FeatureTap::PreBn,
+        }
     }
 }
 
@@ -48,7 +53,10 @@ impl MlpConfig {
             return Err("model.depth must be at least 1".into());
         }
         if self.width < 2 {
-            return Err(format!("model.width must be at least 2, got {}", self.width));
+            return Err(format!(
+                "model.width must be at least 2, got {}",
+                self.width
+            ));
         }
         Ok(())
     }
@@ -69,7 +77,12 @@ pub struct AdaptiveConfig {
 
 impl Default for AdaptiveConfig {
     fn default() -> Self {
-        Self { tau: 0.9, patience: 5, probe_every: 1, orientation: LockOrientation::Nearest }
+        Self {
+            tau: 0.9,
+            patience: 5,
+            probe_every: 1,
+            orientation: LockOrientation::Nearest,
+        }
     }
 }
 
@@ -159,22 +172,35 @@ impl OptimizerSpec {
             return Err(format!("optimizer.lr must be a positive number, got {lr}"));
         }
         match self {
-            OptimizerSpec::Sgd { momentum, nesterov, weight_decay, .. } => {
+            OptimizerSpec::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+                ..
+            } => {
                 if !(0.0..1.0).contains(momentum) {
-                    return Err(format!("optimizer.momentum must be in [0, 1), got {momentum}"));
+                    return Err(format!(
+                        "optimizer.momentum must be in [0, 1), got {momentum}"
+                    ));
                 }
                 if *nesterov && *momentum == 0.0 {
                     return Err("optimizer.nesterov needs a positive optimizer.momentum".into());
                 }
                 non_negative("optimizer.weight_decay", *weight_decay)
             }
-            OptimizerSpec::Adamw { beta1, beta2, eps, weight_decay, .. } => {
+            OptimizerSpec::Adamw {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => {
                 for (key, v) in [("optimizer.beta1", beta1), ("optimizer.beta2", beta2)] {
                     if !(0.0..1.0).contains(v) {
                         return Err(format!("{key} must be in [0, 1), got {v}"));
                     }
                 }
-                if !(*eps > 0.0) {
+                if eps.is_nan() || *eps <= 0.0 {
                     return Err(format!("optimizer.eps must be positive, got {eps}"));
                 }
                 non_negative("optimizer.weight_decay", *weight_decay)
@@ -185,12 +211,31 @@ impl OptimizerSpec {
     /// The optimiser configuration of `simplex_etf::optim`.
     pub fn to_config(&self) -> OptimizerConfig {
         match *self {
-            OptimizerSpec::Sgd { lr, momentum, nesterov, weight_decay } => {
-                OptimizerConfig::Sgd(SgdConfig { lr, momentum, nesterov, weight_decay, dampening: 0.0 })
-            }
-            OptimizerSpec::Adamw { lr, beta1, beta2, eps, weight_decay } => {
-                OptimizerConfig::AdamW(AdamWConfig { lr, beta1, beta2, eps, weight_decay })
-            }
+            OptimizerSpec::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            } => OptimizerConfig::Sgd(SgdConfig {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+                dampening: 0.0,
+            }),
+            OptimizerSpec::Adamw {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => OptimizerConfig::AdamW(AdamWConfig {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            }),
         }
     }
 }

@@ -50,7 +50,9 @@ pub enum TrainError {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The training loss became NaN or infinite.
-    #[error("the training loss is not finite ({loss}) in epoch {epoch}: try a lower learning rate")]
+    #[error(
+        "the training loss is not finite ({loss}) in epoch {epoch}: try a lower learning rate"
+    )]
     NonFiniteLoss {
         /// 1-based epoch.
         epoch: usize,
@@ -75,4 +77,7 @@ pub enum TrainError {
     /// From libtorch.
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    /// From a model defined in another crate (e.g. the ViT of `etf-transformer`).
+    #[error(transparent)]
+    Model(Box<dyn std::error::Error + Send + Sync>),
 }

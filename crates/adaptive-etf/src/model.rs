@@ -30,9 +30,14 @@ pub struct NamedParam {
 /// A classifier network whose hidden layers the trainer measures and can lock.
 pub trait CollapseModel {
     /// Logits and the tapped features.
-    fn forward_taps(&self, xs: &Tensor, train: bool) -> Taps;
+    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, TrainError>;
     /// Logits only (the training step).
-    fn forward_logits(&self, xs: &Tensor, train: bool) -> Tensor;
+    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, TrainError>;
+    /// Data augmentation of a training batch; a pure function of `(seed, step)` so a resumed
+    /// run replays it. The default is none.
+    fn augment(&self, xs: &Tensor, _seed: u64, _step: u64) -> Result<Tensor, TrainError> {
+        Ok(xs.shallow_clone())
+    }
     /// Names of the tapped layers, in order.
     fn layer_names(&self) -> Vec<String>;
     /// The classifier `(W [C, d], b [C])`, detached.
@@ -52,7 +57,10 @@ pub trait CollapseModel {
     fn locked_layers(&self) -> Vec<String>;
     /// Learnable parameter count (the trainable tensors' sizes).
     fn learnable_params(&self) -> i64 {
-        self.named_trainable().iter().map(|p| p.tensor.numel() as i64).sum()
+        self.named_trainable()
+            .iter()
+            .map(|p| p.tensor.numel() as i64)
+            .sum()
     }
     /// All parameters, fixed ETF weights included (BatchNorm running statistics excluded).
     fn total_params(&self) -> i64;
@@ -70,7 +78,7 @@ struct Block {
 /// let vs = tch::nn::VarStore::new(tch::Device::Cpu);
 /// let cfg = MlpConfig { depth: 2, width: 16, ..MlpConfig::default() };
 /// let mlp = Mlp::new(&vs.root(), &cfg, 8, 3, &MlpVariant::Baseline).unwrap();
-/// let taps = mlp.forward_taps(&tch::Tensor::zeros([4, 8], (tch::Kind::Float, tch::Device::Cpu)), false);
+/// let taps = mlp.forward_taps(&tch::Tensor::zeros([4, 8], (tch::Kind::Float, tch::Device::Cpu)), false).unwrap();
 /// assert_eq!(taps.logits.size(), vec![4, 3]);
 /// assert_eq!(taps.layers.len(), 2);
 /// // 8·16+16 + 2·16 (BN) + 16·16+16 + 2·16 + 16·3+3
@@ -130,7 +138,9 @@ impl Mlp {
             } else {
                 LockableLinear::new(&(&p / "fc"), in_dim, cfg.width, true)
             };
-            let bn = cfg.batch_norm.then(|| nn::batch_norm1d(&p / "bn", cfg.width, Default::default()));
+            let bn = cfg
+                .batch_norm
+                .then(|| nn::batch_norm1d(&p / "bn", cfg.width, Default::default()));
             blocks.push(Block { fc, bn });
             in_dim = cfg.width;
         }
@@ -140,14 +150,23 @@ impl Mlp {
         } else {
             LockableLinear::new(&cp, in_dim, num_classes, true)
         };
-        Ok(Self { blocks, classifier, tap: cfg.tap })
+        Ok(Self {
+            blocks,
+            classifier,
+            tap: cfg.tap,
+        })
     }
 
-    fn run(&self, xs: &Tensor, train: bool, keep_taps: bool) -> (Tensor, Vec<Tensor>, Tensor) {
-        let mut h = xs.flatten(1, -1);
+    fn run(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        keep_taps: bool,
+    ) -> Result<(Tensor, Vec<Tensor>, Tensor), TrainError> {
+        let mut h = xs.f_flatten(1, -1)?;
         let mut taps = Vec::with_capacity(if keep_taps { self.blocks.len() } else { 0 });
         for block in &self.blocks {
-            let z = nn::Module::forward(&block.fc, &h);
+            let z = block.fc.f_forward(&h)?;
             let a = match &block.bn {
                 Some(bn) => bn.forward_t(&z, train),
                 None => z.shallow_clone(),
@@ -161,8 +180,8 @@ impl Mlp {
             }
             h = a;
         }
-        let logits = nn::Module::forward(&self.classifier, &h);
-        (logits, taps, h)
+        let logits = self.classifier.f_forward(&h)?;
+        Ok((logits, taps, h))
     }
 
     fn lockables(&self) -> impl Iterator<Item = (String, &LockableLinear)> {
@@ -170,33 +189,49 @@ impl Mlp {
             .iter()
             .enumerate()
             .map(|(i, b)| (format!("hidden{}", i + 1), &b.fc))
-            .chain(std::iter::once(("classifier".to_string(), &self.classifier)))
+            .chain(std::iter::once((
+                "classifier".to_string(),
+                &self.classifier,
+            )))
     }
 }
 
 impl CollapseModel for Mlp {
-    fn forward_taps(&self, xs: &Tensor, train: bool) -> Taps {
-        let (logits, layers, penultimate) = self.run(xs, train, true);
-        Taps { logits, layers, penultimate }
+    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, TrainError> {
+        let (logits, layers, penultimate) = self.run(xs, train, true)?;
+        Ok(Taps {
+            logits,
+            layers,
+            penultimate,
+        })
     }
 
-    fn forward_logits(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.run(xs, train, false).0
+    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, TrainError> {
+        Ok(self.run(xs, train, false)?.0)
     }
 
     fn layer_names(&self) -> Vec<String> {
-        (1..=self.blocks.len()).map(|l| format!("hidden{l}")).collect()
+        (1..=self.blocks.len())
+            .map(|l| format!("hidden{l}"))
+            .collect()
     }
 
     fn classifier(&self) -> (Tensor, Option<Tensor>) {
-        (self.classifier.weight().detach(), self.classifier.bias().map(Tensor::detach))
+        (
+            self.classifier.weight().detach(),
+            self.classifier.bias().map(Tensor::detach),
+        )
     }
 
     fn named_trainable(&self) -> Vec<NamedParam> {
         let mut out = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             for (name, tensor) in block.fc.trainable_tensors() {
-                out.push(NamedParam { name, tensor, weight_decay: true });
+                out.push(NamedParam {
+                    name,
+                    tensor,
+                    weight_decay: true,
+                });
             }
             if let Some(bn) = &block.bn {
                 for (suffix, t) in [("weight", &bn.ws), ("bias", &bn.bs)] {
@@ -211,7 +246,11 @@ impl CollapseModel for Mlp {
             }
         }
         for (name, tensor) in self.classifier.trainable_tensors() {
-            out.push(NamedParam { name, tensor, weight_decay: true });
+            out.push(NamedParam {
+                name,
+                tensor,
+                weight_decay: true,
+            });
         }
         out
     }
@@ -234,7 +273,11 @@ impl CollapseModel for Mlp {
             if fc.is_locked() {
                 continue;
             }
-            let spec = EtfSpec { orientation, seed: seed.wrapping_add(l as u64), ..EtfSpec::default() };
+            let spec = EtfSpec {
+                orientation,
+                seed: seed.wrapping_add(l as u64),
+                ..EtfSpec::default()
+            };
             fc.lock(&spec, opt)?;
             newly.push(name);
         }
@@ -242,7 +285,10 @@ impl CollapseModel for Mlp {
     }
 
     fn locked_layers(&self) -> Vec<String> {
-        self.lockables().filter(|(_, fc)| fc.is_locked()).map(|(n, _)| n).collect()
+        self.lockables()
+            .filter(|(_, fc)| fc.is_locked())
+            .map(|(n, _)| n)
+            .collect()
     }
 
     fn total_params(&self) -> i64 {
@@ -255,6 +301,9 @@ impl CollapseModel for Mlp {
                     + bn.bs.as_ref().map_or(0, |t| t.numel() as i64)
             })
             .sum();
-        self.lockables().map(|(_, fc)| fc.total_params()).sum::<i64>() + bn
+        self.lockables()
+            .map(|(_, fc)| fc.total_params())
+            .sum::<i64>()
+            + bn
     }
 }

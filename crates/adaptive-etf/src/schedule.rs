@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 /// A learning-rate schedule. The optimiser's base rate is multiplied by [`Schedule::factor`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Schedule {
     /// The base rate throughout.
+    #[default]
     Constant,
     /// Multiply by `gamma` at each milestone epoch (0-based epochs, as PyTorch's `MultiStepLR`:
     /// milestone 60 means epochs 60, 61, … run at `gamma ×` the rate).
@@ -33,12 +34,6 @@ fn default_gamma() -> f64 {
     0.1
 }
 
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule::Constant
-    }
-}
-
 impl Schedule {
     /// Checks the schedule's values; the message names the offending key.
     pub fn validate(&self) -> Result<(), String> {
@@ -51,13 +46,17 @@ impl Schedule {
                     ));
                 }
                 if !(gamma.is_finite() && *gamma > 0.0) {
-                    return Err(format!("schedule.gamma must be a positive number, got {gamma}"));
+                    return Err(format!(
+                        "schedule.gamma must be a positive number, got {gamma}"
+                    ));
                 }
                 Ok(())
             }
             Schedule::Cosine { min_factor, .. } => {
                 if !(0.0..=1.0).contains(min_factor) {
-                    return Err(format!("schedule.min_factor must be in [0, 1], got {min_factor}"));
+                    return Err(format!(
+                        "schedule.min_factor must be in [0, 1], got {min_factor}"
+                    ));
                 }
                 Ok(())
             }
@@ -79,7 +78,10 @@ impl Schedule {
                 let passed = milestones.iter().filter(|&&m| epoch >= m).count();
                 gamma.powi(passed as i32)
             }
-            Schedule::Cosine { warmup_epochs, min_factor } => {
+            Schedule::Cosine {
+                warmup_epochs,
+                min_factor,
+            } => {
                 let spe = steps_per_epoch.max(1) as f64;
                 let t = epoch as f64 + step as f64 / spe;
                 let warm = *warmup_epochs as f64;
@@ -88,7 +90,8 @@ impl Schedule {
                 }
                 let span = (epochs as f64 - warm).max(1.0);
                 let progress = ((t - warm) / span).clamp(0.0, 1.0);
-                min_factor + (1.0 - min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+                min_factor
+                    + (1.0 - min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             }
         }
     }
@@ -100,7 +103,10 @@ mod tests {
 
     #[test]
     fn cosine_warms_up_then_decays_to_min() {
-        let s = Schedule::Cosine { warmup_epochs: 2, min_factor: 0.1 };
+        let s = Schedule::Cosine {
+            warmup_epochs: 2,
+            min_factor: 0.1,
+        };
         let first = s.factor(0, 0, 10, 10);
         assert!((first - 0.05).abs() < 1e-12, "{first}");
         assert!((s.factor(1, 9, 10, 10) - 1.0).abs() < 1e-12);
@@ -112,7 +118,10 @@ mod tests {
 
     #[test]
     fn multistep_rejects_unsorted_milestones() {
-        let s = Schedule::MultiStep { milestones: vec![5, 3], gamma: 0.1 };
+        let s = Schedule::MultiStep {
+            milestones: vec![5, 3],
+            gamma: 0.1,
+        };
         assert!(s.validate().unwrap_err().contains("milestones"));
     }
 }

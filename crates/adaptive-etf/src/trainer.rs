@@ -111,11 +111,22 @@ impl<M: CollapseModel> Trainer<M> {
         for p in model.named_trainable() {
             opt.add_param(&p.name, &p.tensor, p.weight_decay)?;
         }
-        let controller = spec.adaptive.as_ref().map(|a| {
-            LockController::new(model.layer_names().len(), a.tau, a.patience)
-        });
-        let state = TrainerState { epochs_done: 0, controller, history: Vec::new() };
-        Ok(Self { model, vs, opt, spec, state })
+        let controller = spec
+            .adaptive
+            .as_ref()
+            .map(|a| LockController::new(model.layer_names().len(), a.tau, a.patience));
+        let state = TrainerState {
+            epochs_done: 0,
+            controller,
+            history: Vec::new(),
+        };
+        Ok(Self {
+            model,
+            vs,
+            opt,
+            spec,
+            state,
+        })
     }
 
     /// The optimiser (to inspect what it holds).
@@ -153,20 +164,29 @@ impl<M: CollapseModel> Trainer<M> {
         let epoch = self.state.epochs_done; // 0-based
         let device = self.vs.device();
         let t0 = Instant::now();
-        let (train_loss, train_accuracy, lr) = self.train_steps(epoch, data.train, device, progress)?;
+        let (train_loss, train_accuracy, lr) =
+            self.train_steps(epoch, data.train, device, progress)?;
         let train_seconds = t0.elapsed().as_secs_f64();
         if !train_loss.is_finite() {
-            return Err(TrainError::NonFiniteLoss { epoch: epoch + 1, loss: train_loss });
+            return Err(TrainError::NonFiniteLoss {
+                epoch: epoch + 1,
+                loss: train_loss,
+            });
         }
         let t1 = Instant::now();
         let m = self.measure(data)?;
         let train_ncc: Vec<f64> = m.layers.iter().map(|l| l.train.ncc_accuracy).collect();
         let mut newly_locked = Vec::new();
-        if let (Some(ctrl), Some(a)) = (self.state.controller.as_mut(), self.spec.adaptive.as_ref()) {
+        if let (Some(ctrl), Some(a)) = (self.state.controller.as_mut(), self.spec.adaptive.as_ref())
+        {
             if (epoch + 1) % a.probe_every.max(1) == 0 {
                 if let Some(layer) = ctrl.observe(&train_ncc) {
-                    newly_locked =
-                        self.model.lock_after(layer, a.orientation, self.spec.seed, &mut self.opt)?;
+                    newly_locked = self.model.lock_after(
+                        layer,
+                        a.orientation,
+                        self.spec.seed,
+                        &mut self.opt,
+                    )?;
                     tracing::info!(epoch = epoch + 1, after = layer, locked = ?newly_locked, "locked layers");
                 }
             }
@@ -213,12 +233,19 @@ impl<M: CollapseModel> Trainer<M> {
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
         let mut lr = base_lr;
-        for (step, batch) in train.batches(self.spec.batch_size, Some(epoch_seed), device)?.enumerate()
+        for (step, batch) in train
+            .batches(self.spec.batch_size, Some(epoch_seed), device)?
+            .enumerate()
         {
             let (xs, ys) = batch;
-            lr = base_lr * self.spec.schedule.factor(epoch, step, steps, self.spec.epochs);
+            lr = base_lr
+                * self
+                    .spec
+                    .schedule
+                    .factor(epoch, step, steps, self.spec.epochs);
             self.opt.set_lr(lr);
-            let logits = self.model.forward_logits(&xs, true);
+            let xs = self.model.augment(&xs, epoch_seed, step as u64)?;
+            let logits = self.model.forward_logits(&xs, true)?;
             let loss = logits.f_cross_entropy_loss::<Tensor>(
                 &ys,
                 None,
@@ -258,7 +285,7 @@ impl<M: CollapseModel> Trainer<M> {
         // Pass 1: class means of every layer (and of the classifier's input) on the probe set.
         let mut means: Option<Vec<ClassMeans>> = None;
         for (xs, ys) in data.probe.batches(bs, None, device)? {
-            let taps = self.model.forward_taps(&xs, false);
+            let taps = self.model.forward_taps(&xs, false)?;
             let feats: Vec<&Tensor> = taps.layers.iter().chain([&taps.penultimate]).collect();
             let acc = match means.as_mut() {
                 Some(m) => m,
@@ -285,7 +312,10 @@ impl<M: CollapseModel> Trainer<M> {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let cls = (i == last).then(|| Classifier { weight: &w, bias: b.as_ref() });
+                    let cls = (i == last).then_some(Classifier {
+                        weight: &w,
+                        bias: b.as_ref(),
+                    });
                     CollapseAccumulator::new(s, cls).map_err(TrainError::from)
                 })
                 .collect()
@@ -293,8 +323,11 @@ impl<M: CollapseModel> Trainer<M> {
         // Pass 2 on the probe set, and one pass on the test set against the probe's means.
         let mut train_acc = accumulators()?;
         for (xs, ys) in data.probe.batches(bs, None, device)? {
-            let taps = self.model.forward_taps(&xs, false);
-            for (a, f) in train_acc.iter_mut().zip(taps.layers.iter().chain([&taps.penultimate])) {
+            let taps = self.model.forward_taps(&xs, false)?;
+            for (a, f) in train_acc
+                .iter_mut()
+                .zip(taps.layers.iter().chain([&taps.penultimate]))
+            {
                 a.update(f, &ys)?;
             }
         }
@@ -302,25 +335,45 @@ impl<M: CollapseModel> Trainer<M> {
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
         for (xs, ys) in data.test.batches(bs, None, device)? {
-            let taps = self.model.forward_taps(&xs, false);
-            for (a, f) in test_acc.iter_mut().zip(taps.layers.iter().chain([&taps.penultimate])) {
+            let taps = self.model.forward_taps(&xs, false)?;
+            for (a, f) in test_acc
+                .iter_mut()
+                .zip(taps.layers.iter().chain([&taps.penultimate]))
+            {
                 a.update(f, &ys)?;
             }
-            let loss = taps.logits.f_cross_entropy_loss::<Tensor>(&ys, None, Reduction::Sum, -100, 0.0)?;
+            let loss =
+                taps.logits
+                    .f_cross_entropy_loss::<Tensor>(&ys, None, Reduction::Sum, -100, 0.0)?;
             loss_sum += loss.to_kind(Kind::Double);
-            correct += taps.logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64);
+            correct += taps
+                .logits
+                .argmax(-1, false)
+                .eq_tensor(&ys)
+                .sum(Kind::Int64);
         }
         let n_test = data.test.len() as f64;
         let mut layers = Vec::with_capacity(names.len());
-        let reports = train_acc.into_iter().zip(test_acc).map(|(tr, te)| -> Result<_, TrainError> {
-            Ok((tr.finalize()?, te.finalize()?))
-        });
+        let reports = train_acc
+            .into_iter()
+            .zip(test_acc)
+            .map(|(tr, te)| -> Result<_, TrainError> { Ok((tr.finalize()?, te.finalize()?)) });
         let mut classifier = None;
         for (i, r) in reports.enumerate() {
             let (train, test) = r?;
             match names.get(i) {
-                Some(name) => layers.push(LayerRecord { name: name.clone(), train, test }),
-                None => classifier = Some(LayerRecord { name: "classifier".into(), train, test }),
+                Some(name) => layers.push(LayerRecord {
+                    name: name.clone(),
+                    train,
+                    test,
+                }),
+                None => {
+                    classifier = Some(LayerRecord {
+                        name: "classifier".into(),
+                        train,
+                        test,
+                    })
+                }
             }
         }
         Ok(Evaluation {
@@ -340,7 +393,12 @@ impl<M: CollapseModel> Trainer<M> {
             .map(|(k, v)| (format!("{MODEL_PREFIX}{k}"), v))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars.extend(self.opt.state_tensors().into_iter().map(|(k, v)| (format!("{OPTIM_PREFIX}{k}"), v)));
+        vars.extend(
+            self.opt
+                .state_tensors()
+                .into_iter()
+                .map(|(k, v)| (format!("{OPTIM_PREFIX}{k}"), v)),
+        );
         vars
     }
 
@@ -351,10 +409,15 @@ impl<M: CollapseModel> Trainer<M> {
 
     /// Restores a checkpoint into a freshly built trainer of the same configuration: re-applies
     /// the locks, then copies every variable and the optimiser state bit-exactly.
-    pub fn restore(&mut self, state: TrainerState, tensors: Vec<(String, Tensor)>) -> Result<(), TrainError> {
+    pub fn restore(
+        &mut self,
+        state: TrainerState,
+        tensors: Vec<(String, Tensor)>,
+    ) -> Result<(), TrainError> {
         if let (Some(ctrl), Some(a)) = (state.controller.as_ref(), self.spec.adaptive.as_ref()) {
             if let Some(layer) = ctrl.locked_after() {
-                self.model.lock_after(layer, a.orientation, self.spec.seed, &mut self.opt)?;
+                self.model
+                    .lock_after(layer, a.orientation, self.spec.seed, &mut self.opt)?;
             }
         }
         let mut optim = Vec::new();
@@ -385,8 +448,10 @@ impl<M: CollapseModel> Trainer<M> {
             }
             Ok(())
         })?;
-        let optim: Vec<(String, Tensor)> =
-            optim.into_iter().map(|(k, v)| (k, v.to_device(device))).collect();
+        let optim: Vec<(String, Tensor)> = optim
+            .into_iter()
+            .map(|(k, v)| (k, v.to_device(device)))
+            .collect();
         self.opt.load_state_tensors(&optim)?;
         self.state = state;
         Ok(())

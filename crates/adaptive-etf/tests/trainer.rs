@@ -28,8 +28,16 @@ fn spec(adaptive: Option<AdaptiveConfig>, epochs: usize) -> TrainSpec {
         batch_size: 32,
         eval_batch_size: 100,
         label_smoothing: 0.0,
-        optimizer: OptimizerSpec::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4 },
-        schedule: Schedule::MultiStep { milestones: vec![3], gamma: 0.1 },
+        optimizer: OptimizerSpec::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 5e-4,
+        },
+        schedule: Schedule::MultiStep {
+            milestones: vec![3],
+            gamma: 0.1,
+        },
         global_mean: Default::default(),
         tau: 0.9,
         adaptive,
@@ -40,7 +48,11 @@ fn spec(adaptive: Option<AdaptiveConfig>, epochs: usize) -> TrainSpec {
 fn trainer(variant: &MlpVariant, spec: TrainSpec) -> Trainer<Mlp> {
     tch::manual_seed(5);
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = MlpConfig { depth: 3, width: 16, ..MlpConfig::default() };
+    let cfg = MlpConfig {
+        depth: 3,
+        width: 16,
+        ..MlpConfig::default()
+    };
     let mlp = Mlp::new(&vs.root(), &cfg, 12, 4, variant).unwrap();
     Trainer::new(mlp, vs, spec).unwrap()
 }
@@ -48,14 +60,27 @@ fn trainer(variant: &MlpVariant, spec: TrainSpec) -> Trainer<Mlp> {
 fn adaptive_now() -> AdaptiveConfig {
     // τ = 0 makes every layer separable at the first probe: ℓ* = 1 locks hidden 2, 3 and the
     // classifier after epoch 1.
-    AdaptiveConfig { tau: 0.0, patience: 1, probe_every: 1, orientation: LockOrientation::Nearest }
+    AdaptiveConfig {
+        tau: 0.0,
+        patience: 1,
+        probe_every: 1,
+        orientation: LockOrientation::Nearest,
+    }
 }
 
 #[test]
 fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
     let ds = data();
-    let run = RunData { train: &ds.train, probe: &ds.train, test: &ds.test, num_classes: 4 };
-    let mut t = trainer(&MlpVariant::Adaptive(adaptive_now()), spec(Some(adaptive_now()), 3));
+    let run = RunData {
+        train: &ds.train,
+        probe: &ds.train,
+        test: &ds.test,
+        num_classes: 4,
+    };
+    let mut t = trainer(
+        &MlpVariant::Adaptive(adaptive_now()),
+        spec(Some(adaptive_now()), 3),
+    );
     let before = t.model.learnable_params();
     assert_eq!(before, t.optimizer().num_params());
     assert_eq!(before, t.model.total_params());
@@ -67,7 +92,10 @@ fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
     assert_eq!(r.learnable_params, before - dropped);
     assert_eq!(t.optimizer().num_params(), r.learnable_params);
     assert_eq!(r.total_params, before);
-    assert!(r.optimizer_state_bytes < state_before.max(before * 4), "momentum of locked weights is dropped");
+    assert!(
+        r.optimizer_state_bytes < state_before.max(before * 4),
+        "momentum of locked weights is dropped"
+    );
     assert_eq!(r.optimizer_state_bytes, r.learnable_params * 4);
     // Locked weights never move again; the trainable first layer does.
     let w_locked = t.model.classifier().0.copy();
@@ -79,24 +107,54 @@ fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
 
 #[test]
 fn fixed_variants_count_only_trainable_tensors() {
-    let t = trainer(&MlpVariant::FixedLastK { k: 3, orientation: LockOrientation::Canonical }, spec(None, 1));
+    let t = trainer(
+        &MlpVariant::FixedLastK {
+            k: 3,
+            orientation: LockOrientation::Canonical,
+        },
+        spec(None, 1),
+    );
     // hidden2, hidden3 (16×16) and the classifier (16→4) weights are fixed from the start.
-    assert_eq!(t.model.total_params() - t.model.learnable_params(), 2 * 16 * 16 + 16 * 4);
+    assert_eq!(
+        t.model.total_params() - t.model.learnable_params(),
+        2 * 16 * 16 + 16 * 4
+    );
     assert_eq!(t.model.learnable_params(), t.optimizer().num_params());
-    assert_eq!(t.model.locked_layers(), vec!["hidden2", "hidden3", "classifier"]);
-    let e = trainer(&MlpVariant::EtfClassifier { orientation: LockOrientation::Random }, spec(None, 1));
+    assert_eq!(
+        t.model.locked_layers(),
+        vec!["hidden2", "hidden3", "classifier"]
+    );
+    let e = trainer(
+        &MlpVariant::EtfClassifier {
+            orientation: LockOrientation::Random,
+        },
+        spec(None, 1),
+    );
     assert_eq!(e.model.total_params() - e.model.learnable_params(), 16 * 4);
 }
 
 #[test]
 fn nearest_cannot_fix_layers_from_the_start() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = MlpConfig { depth: 2, width: 8, ..MlpConfig::default() };
-    let v = MlpVariant::EtfClassifier { orientation: LockOrientation::Nearest };
-    let err = Mlp::new(&vs.root(), &cfg, 4, 3, &v).err().expect("must fail");
+    let cfg = MlpConfig {
+        depth: 2,
+        width: 8,
+        ..MlpConfig::default()
+    };
+    let v = MlpVariant::EtfClassifier {
+        orientation: LockOrientation::Nearest,
+    };
+    let err = Mlp::new(&vs.root(), &cfg, 4, 3, &v)
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("nearest"), "{err}");
-    let v = MlpVariant::FixedLastK { k: 4, orientation: LockOrientation::Canonical };
-    let err = Mlp::new(&vs.root(), &cfg, 4, 3, &v).err().expect("must fail");
+    let v = MlpVariant::FixedLastK {
+        k: 4,
+        orientation: LockOrientation::Canonical,
+    };
+    let err = Mlp::new(&vs.root(), &cfg, 4, 3, &v)
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("1..=3"), "{err}");
 }
 
@@ -114,8 +172,17 @@ fn without_times(t: &Trainer<Mlp>) -> String {
 #[test]
 fn resume_from_a_checkpoint_is_bit_exact() {
     let ds = data();
-    let run = RunData { train: &ds.train, probe: &ds.train, test: &ds.test, num_classes: 4 };
-    let adaptive = AdaptiveConfig { tau: 0.8, patience: 1, ..adaptive_now() };
+    let run = RunData {
+        train: &ds.train,
+        probe: &ds.train,
+        test: &ds.test,
+        num_classes: 4,
+    };
+    let adaptive = AdaptiveConfig {
+        tau: 0.8,
+        patience: 1,
+        ..adaptive_now()
+    };
     let variant = MlpVariant::Adaptive(adaptive.clone());
     let mut full = trainer(&variant, spec(Some(adaptive.clone()), 4));
     for _ in 0..4 {
@@ -125,14 +192,21 @@ fn resume_from_a_checkpoint_is_bit_exact() {
     for _ in 0..2 {
         first.run_epoch(&run, &mut NoProgress).unwrap();
     }
-    let tensors: Vec<(String, Tensor)> =
-        first.checkpoint_tensors().into_iter().map(|(k, v)| (k, v.copy())).collect();
+    let tensors: Vec<(String, Tensor)> = first
+        .checkpoint_tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.copy()))
+        .collect();
     let state = serde_json::from_str(&serde_json::to_string(first.state()).unwrap()).unwrap();
     drop(first);
     // A different global seed before building proves nothing depends on leftover RNG state.
     tch::manual_seed(999);
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = MlpConfig { depth: 3, width: 16, ..MlpConfig::default() };
+    let cfg = MlpConfig {
+        depth: 3,
+        width: 16,
+        ..MlpConfig::default()
+    };
     let mlp = Mlp::new(&vs.root(), &cfg, 12, 4, &variant).unwrap();
     let mut resumed = Trainer::new(mlp, vs, spec(Some(adaptive), 4)).unwrap();
     resumed.restore(state, tensors).unwrap();
@@ -152,7 +226,10 @@ fn resume_from_a_checkpoint_is_bit_exact() {
     let a: serde_json::Value = serde_json::from_str(&without_times(&resumed)).unwrap();
     let b: serde_json::Value = serde_json::from_str(&without_times(&full)).unwrap();
     assert_close("history", &a, &b);
-    assert!(full.history().iter().any(|r| !r.newly_locked.is_empty()), "the run must lock to test locks");
+    assert!(
+        full.history().iter().any(|r| !r.newly_locked.is_empty()),
+        "the run must lock to test locks"
+    );
 }
 
 fn assert_close(path: &str, a: &serde_json::Value, b: &serde_json::Value) {
@@ -172,7 +249,10 @@ fn assert_close(path: &str, a: &serde_json::Value, b: &serde_json::Value) {
         }
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-12 * x.abs().max(y.abs()), "{path}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+                "{path}: {x} vs {y}"
+            );
         }
         _ => assert_eq!(a, b, "{path}"),
     }
@@ -181,13 +261,26 @@ fn assert_close(path: &str, a: &serde_json::Value, b: &serde_json::Value) {
 #[test]
 fn a_diverging_run_stops_with_a_clear_error() {
     let ds = data();
-    let run = RunData { train: &ds.train, probe: &ds.train, test: &ds.test, num_classes: 4 };
+    let run = RunData {
+        train: &ds.train,
+        probe: &ds.train,
+        test: &ds.test,
+        num_classes: 4,
+    };
     let mut s = spec(None, 2);
-    s.optimizer = OptimizerSpec::Sgd { lr: 1e30, momentum: 0.0, nesterov: false, weight_decay: 0.0 };
+    s.optimizer = OptimizerSpec::Sgd {
+        lr: 1e30,
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
     let mut t = trainer(&MlpVariant::Baseline, s);
     match t.run_epoch(&run, &mut NoProgress) {
         Err(TrainError::NonFiniteLoss { epoch: 1, .. }) => {}
-        other => panic!("expected a non-finite loss error, got {:?}", other.map(|r| r.train_loss)),
+        other => panic!(
+            "expected a non-finite loss error, got {:?}",
+            other.map(|r| r.train_loss)
+        ),
     }
     assert_eq!(t.epochs_done(), 0);
 }
@@ -195,13 +288,22 @@ fn a_diverging_run_stops_with_a_clear_error() {
 #[test]
 fn a_small_mlp_learns_the_synthetic_data() {
     let ds = data();
-    let run = RunData { train: &ds.train, probe: &ds.train, test: &ds.test, num_classes: 4 };
+    let run = RunData {
+        train: &ds.train,
+        probe: &ds.train,
+        test: &ds.test,
+        num_classes: 4,
+    };
     let mut t = trainer(&MlpVariant::Baseline, spec(None, 5));
     while !t.finished() {
         t.run_epoch(&run, &mut NoProgress).unwrap();
     }
     let last = t.history().last().unwrap();
-    assert!(last.test_accuracy > 0.9, "test accuracy {}", last.test_accuracy);
+    assert!(
+        last.test_accuracy > 0.9,
+        "test accuracy {}",
+        last.test_accuracy
+    );
     // Deeper layers collapse more: NCC accuracy of the last hidden layer is high.
     assert!(last.layers[2].train.ncc_accuracy > 0.9);
 }

@@ -22,7 +22,8 @@ pub struct Classifier<'a> {
 /// The classifier in f64 on the statistics' device, with its pass-independent measures.
 struct PreparedClassifier {
     weight_t: Tensor,
-    bias: Option<Tensor>,
+    /// `W μ_G + b`: logits are computed from centred features, `W h + b = W (h − μ_G) + W μ_G + b`.
+    shifted_bias: Tensor,
     nc2: Nc2,
     nc3: f64,
 }
@@ -44,9 +45,13 @@ impl PreparedClassifier {
             .f_square()?
             .f_sum(Kind::Double)?
             .f_double_value(&[])?;
+        let mut shifted_bias = weight.f_mv(stats.global_mean())?;
+        if let Some(b) = &bias {
+            shifted_bias = shifted_bias.f_add(b)?;
+        }
         Ok(PreparedClassifier {
             weight_t: weight.f_transpose(0, 1)?,
-            bias,
+            shifted_bias,
             nc2: Nc2::from_gram(&gram, stats.num_classes()),
             nc3,
         })
@@ -131,10 +136,31 @@ impl CollapseAccumulator {
         };
         let labels = &batch.labels;
         let c = stats.num_classes() as i64;
-        let centred = batch.features.f_sub(stats.global_mean())?;
         let centred_means = stats.centred_means();
-        // h_i − μ_{y_i}, computed from centred quantities to keep round-off small.
-        let diff = centred.f_sub(&centred_means.f_index_select(0, labels)?)?;
+        // h̃ = h − μ_G, in place in the batch's own f64 copy.
+        let mut centred = batch.features;
+        let _ = centred.f_sub_(stats.global_mean())?;
+        // argmin_c ‖h − μ_c‖² = argmin_c (‖μ̃_c‖² − 2 h̃·μ̃_c), μ̃_c = μ_c − μ_G.
+        let scores = stats.centred_sq_norms().f_unsqueeze(0)?.f_sub(
+            &centred
+                .f_matmul(&centred_means.f_transpose(0, 1)?)?
+                .f_mul_scalar(2.0)?,
+        )?;
+        let ncc = scores.f_argmin(1, false)?;
+        let predicted = match &self.classifier {
+            None => None,
+            Some(clf) => Some(
+                centred
+                    .f_matmul(&clf.weight_t)?
+                    .f_add(&clf.shifted_bias)?
+                    .f_argmax(1, false)?,
+            ),
+        };
+        // h̃_i − μ̃_{y_i} = h_i − μ_{y_i}, in place as h̃ + (−Y) M̃ᵀ with Y the one-hot labels:
+        // bit-identical to a subtraction (products by 0 and −1 are exact) and, unlike a
+        // gather of the means, it allocates no second [B, d] tensor.
+        let negated_onehot = labels.f_one_hot(c)?.f_to_kind(Kind::Double)?.f_neg()?;
+        let diff = centred.f_addmm_(&negated_onehot, centred_means)?;
         let projected_sq = if stats.rank() > 0 {
             // ‖S⁻¹ Aᵀ (h_i − μ_{y_i})‖²: the NC1 summand, O(d·r) per sample.
             let projected = diff.f_matmul(stats.basis())?.f_mul(stats.inv_singular())?;
@@ -143,35 +169,21 @@ impl CollapseAccumulator {
         } else {
             self.projected_sq.shallow_clone()
         };
-        let sq_dist = diff.f_square()?.f_sum_dim_intlist(1, false, Kind::Double)?;
+        let sq_dist = diff.f_norm_scalaropt_dim(2.0, [1], false)?.f_square()?;
         let variance_sums = self.variance_sums.f_index_add(0, labels, &sq_dist)?;
         let counts = self.counts.f_add(&labels.f_bincount::<Tensor>(None, c)?)?;
-        // argmin_c ‖h − μ_c‖² = argmin_c (‖μ̃_c‖² − 2 h̃·μ̃_c), h̃ = h − μ_G, μ̃_c = μ_c − μ_G.
-        let scores = stats.centred_sq_norms().f_unsqueeze(0)?.f_sub(
-            &centred
-                .f_matmul(&centred_means.f_transpose(0, 1)?)?
-                .f_mul_scalar(2.0)?,
-        )?;
-        let ncc = scores.f_argmin(1, false)?;
         let ncc_correct = self.ncc_correct.f_add(&count_equal(&ncc, labels)?)?;
-        let (classifier_correct, mismatches) = match &self.classifier {
+        let (classifier_correct, mismatches) = match predicted {
             None => (
                 self.classifier_correct.shallow_clone(),
                 self.mismatches.shallow_clone(),
             ),
-            Some(clf) => {
-                let mut logits = batch.features.f_matmul(&clf.weight_t)?;
-                if let Some(bias) = &clf.bias {
-                    logits = logits.f_add(bias)?;
-                }
-                let predicted = logits.f_argmax(1, false)?;
-                (
-                    self.classifier_correct
-                        .f_add(&count_equal(&predicted, labels)?)?,
-                    self.mismatches
-                        .f_add(&predicted.f_ne_tensor(&ncc)?.f_sum(Kind::Int64)?)?,
-                )
-            }
+            Some(predicted) => (
+                self.classifier_correct
+                    .f_add(&count_equal(&predicted, labels)?)?,
+                self.mismatches
+                    .f_add(&predicted.f_ne_tensor(&ncc)?.f_sum(Kind::Int64)?)?,
+            ),
         };
         // Assigned together, so a failure above leaves the accumulator unchanged.
         self.projected_sq = projected_sq;

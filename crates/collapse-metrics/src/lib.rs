@@ -12,9 +12,25 @@
 //! Batches may have any size, any real float dtype, on CPU or CUDA; every statistic is
 //! accumulated in f64 on the features' device and only `C`-sized results reach the host.
 //! Features never need to be in memory at once and no `d × d` matrix is formed: memory is
-//! `O(d·C)` per layer. [`reference`] holds the textbook `d × d` formulas for comparison.
+//! `O(d·C)` per layer. [`reference`](mod@reference) holds the textbook `d × d` formulas for comparison.
 //! Every measure's formula, source and relation to other conventions is documented on the
 //! fields of [`CollapseReport`] and [`ClassifierReport`]; reports serialise with serde.
+//!
+//! # Conventions
+//!
+//! - Class means divide by `n_c`; the global mean is [`GlobalMean::Weighted`] (Zhu et al.)
+//!   by default, [`GlobalMean::Unweighted`] (Papyan et al.) as an option.
+//! - NC1 is `tr(Σ_W Σ_B^†)/C`; Papyan et al. report `C ×` that
+//!   ([`CollapseReport::nc1_papyan`]). `Σ_B^†` keeps eigenvalues above
+//!   [`DEFAULT_PINV_RTOL`]` · λ_max` (see [`ClassMeans::finalize_with`]), rank `≤ C − 1`.
+//! - Standard deviations are population ones (divide by the count).
+//! - Features are `[batch, dim]`; flatten higher-rank activations first
+//!   (`features.flatten(1, -1)`): a 3-D tensor is an error, not silently reshaped.
+//! - Pass 2 may run over the pass-1 data (a training probe) or other data such as a test set,
+//!   always against the pass-1 means (see [`CollapseAccumulator`]).
+//! - Undefined values (e.g. NC1 when all class means coincide) are `NaN`, written as `null`
+//!   in JSON and read back as `NaN`. For a bit-exact JSON round trip enable `serde_json`'s
+//!   `float_roundtrip` feature.
 //!
 //! # Example
 //!

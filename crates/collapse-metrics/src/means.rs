@@ -129,7 +129,7 @@ impl ClassMeans {
             .take(max_rank)
             .take_while(|&&x| s_max > 0.0 && x * x > rtol * s_max * s_max)
             .count();
-        let basis = v.f_narrow(1, 0, rank as i64)?;
+        let basis = v.f_narrow(1, 0, rank as i64)?.f_contiguous()?;
         let inv_singular = s.f_narrow(0, 0, rank as i64)?.f_reciprocal()?;
         let gram_tensor = centred.f_matmul(&centred.f_transpose(0, 1)?)?;
         let gram = host_f64(&gram_tensor)?;

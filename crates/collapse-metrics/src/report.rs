@@ -1,16 +1,16 @@
 //! The serialisable per-layer report.
-//!
-//! Notation: `C` classes, `N` samples (of pass 2), `n_c` of class `c`, features `h_i ∈ R^d`,
-//! class means `μ_c` (pass 1), global mean `μ_G`, centred means `μ̃_c = μ_c − μ_G`,
-//! `M̃ = [μ̃_1 … μ̃_C] ∈ R^{d×C}`, `Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ`,
-//! `Σ_B = (1/C) M̃ M̃ᵀ`. Undefined values are `NaN` (`null` in JSON).
 
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::nan_null;
 use crate::GlobalMean;
 
-/// Neural-collapse diagnostics of one layer (see the [module docs](self) for the notation).
+/// Neural-collapse diagnostics of one layer.
+///
+/// Notation: `C` classes, `N` samples (of pass 2), `n_c` of class `c`, features `h_i ∈ R^d`,
+/// class means `μ_c` (pass 1), global mean `μ_G`, centred means `μ̃_c = μ_c − μ_G`,
+/// `M̃ = [μ̃_1 … μ̃_C] ∈ R^{d×C}`, `Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ`,
+/// `Σ_B = (1/C) M̃ M̃ᵀ`. Undefined values are `NaN` (`null` in JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollapseReport {
     /// The global-mean convention that centred the means.

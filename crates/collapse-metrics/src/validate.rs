@@ -5,7 +5,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::MetricsError;
 
-/// A checked batch: features in f64 and labels in i64, both on the accumulator's device.
+/// A checked batch: features as a fresh f64 copy (callers may modify it in place) and labels
+/// in i64, both on the accumulator's device.
 pub(crate) struct Batch {
     pub features: Tensor,
     pub labels: Tensor,
@@ -83,14 +84,6 @@ pub(crate) fn prepare_batch(
     if shape[0] == 0 {
         return Ok(None);
     }
-    let non_finite = features
-        .f_isfinite()?
-        .f_logical_not()?
-        .f_sum(Kind::Int64)?
-        .f_int64_value(&[])?;
-    if non_finite > 0 {
-        return Err(MetricsError::NonFinite { count: non_finite });
-    }
     let labels = labels.f_to_device(device)?.f_to_kind(Kind::Int64)?;
     let c = num_classes as i64;
     let bad = labels.f_lt(0)?.f_logical_or(&labels.f_ge(c)?)?;
@@ -108,10 +101,29 @@ pub(crate) fn prepare_batch(
             num_classes,
         });
     }
-    Ok(Some(Batch {
-        features: features.f_to_kind(Kind::Double)?,
-        labels,
-    }))
+    // Always a copy, never an alias of the caller's tensor: pass 2 works on it in place.
+    let features = features.f_to_dtype(Kind::Double, false, true)?;
+    check_finite(&features)?;
+    Ok(Some(Batch { features, labels }))
+}
+
+/// Fails with the number of NaN/infinite entries, if any.
+fn check_finite(features: &Tensor) -> Result<(), MetricsError> {
+    // One reduction, no temporary: a non-finite entry makes the f64 sum non-finite. Only then
+    // count (a finite f64 sum of huge values may also overflow: count 0 passes).
+    let total = features.f_sum(Kind::Double)?.f_double_value(&[])?;
+    if total.is_finite() {
+        return Ok(());
+    }
+    let count = features
+        .f_isfinite()?
+        .f_logical_not()?
+        .f_sum(Kind::Int64)?
+        .f_int64_value(&[])?;
+    if count > 0 {
+        return Err(MetricsError::NonFinite { count });
+    }
+    Ok(())
 }
 
 /// Copies a small tensor to the host as a flat `Vec<f64>`.

@@ -94,6 +94,10 @@ fn batch_errors_name_the_problem() {
     let err = acc.update(&nan, &y).unwrap_err();
     assert!(matches!(err, MetricsError::NonFinite { count: 5 }), "{err}");
     assert!(err.to_string().contains("5 feature value(s)"));
+
+    // Huge but finite values overflow a plain sum: still accepted.
+    let huge = Tensor::full([5, 4], 1e308, F64);
+    acc.update(&huge, &y).unwrap();
 }
 
 #[test]
@@ -214,4 +218,16 @@ fn reports_round_trip_through_json() {
     let back: CollapseReport = serde_json::from_str(&json).unwrap();
     assert!(back.nc1.is_nan() && back.cdnv.is_nan());
     assert_eq!(back.class_counts, r.class_counts);
+}
+
+#[test]
+fn inputs_are_not_modified() {
+    let (features, labels, centres) = clusters(&[5, 6, 7], 4, 1.0, 6);
+    let (f_copy, c_copy) = (features.copy(), centres.copy());
+    let clf = Classifier {
+        weight: &centres,
+        bias: None,
+    };
+    collapse_report(&features, &labels, 3, Some(clf), GlobalMean::Weighted).unwrap();
+    assert!(features.equal(&f_copy) && centres.equal(&c_copy));
 }

@@ -73,6 +73,10 @@ pub struct CommonArgs {
     /// Only these variants (by name).
     #[arg(long = "variant")]
     variants: Vec<String>,
+    /// CPU threads of libtorch (default: libtorch's choice, one per core). On a shared machine
+    /// one thread per process is often faster than contended threads.
+    #[arg(long)]
+    threads: Option<i32>,
     /// Stop after this many epochs of each run (the run stays resumable).
     #[arg(long, hide = true)]
     stop_after: Option<usize>,
@@ -107,20 +111,28 @@ struct SweepArgs {
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     let bad = || format!("--seeds {s:?}: expected a range like 0..5 or a list like 0,3,7");
     if let Some((a, b)) = s.split_once("..") {
-        let (a, b): (u64, u64) = (a.trim().parse().with_context(bad)?, b.trim().parse().with_context(bad)?);
+        let (a, b): (u64, u64) = (
+            a.trim().parse().with_context(bad)?,
+            b.trim().parse().with_context(bad)?,
+        );
         if a >= b {
             bail!("--seeds {s:?}: the range is empty");
         }
         return Ok((a..b).collect());
     }
-    s.split(',').map(|x| x.trim().parse::<u64>().with_context(bad)).collect()
+    s.split(',')
+        .map(|x| x.trim().parse::<u64>().with_context(bad))
+        .collect()
 }
 
 /// Parses `i/n` with `0 ≤ i < n`.
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let bad = || format!("--shard {s:?}: expected i/n with 0 <= i < n, e.g. 0/4");
     let (i, n) = s.split_once('/').with_context(bad)?;
-    let (i, n): (usize, usize) = (i.trim().parse().with_context(bad)?, n.trim().parse().with_context(bad)?);
+    let (i, n): (usize, usize) = (
+        i.trim().parse().with_context(bad)?,
+        n.trim().parse().with_context(bad)?,
+    );
     if n == 0 || i >= n {
         bail!(bad());
     }
@@ -139,6 +151,12 @@ fn init_logging(level: &str) {
 }
 
 fn options(cfg: &ExperimentConfig, c: &CommonArgs) -> Result<RunOptions> {
+    if let Some(n) = c.threads {
+        if n < 1 {
+            bail!("--threads must be at least 1, got {n}");
+        }
+        tch::set_num_threads(n);
+    }
     Ok(RunOptions {
         device: c.device.unwrap_or(cfg.train.device).resolve()?,
         resume: c.resume,
@@ -149,7 +167,12 @@ fn options(cfg: &ExperimentConfig, c: &CommonArgs) -> Result<RunOptions> {
 }
 
 /// Runs an experiment: every selected variant for each seed, then prints and writes the table.
-fn run_experiment(config: &Path, seeds: Option<Vec<u64>>, shard: Option<(usize, usize)>, c: &CommonArgs) -> Result<()> {
+fn run_experiment(
+    config: &Path,
+    seeds: Option<Vec<u64>>,
+    shard: Option<(usize, usize)>,
+    c: &CommonArgs,
+) -> Result<()> {
     let cfg = ExperimentConfig::load(config, &c.set)?;
     for v in &c.variants {
         cfg.variant(v)?;
@@ -158,20 +181,36 @@ fn run_experiment(config: &Path, seeds: Option<Vec<u64>>, shard: Option<(usize, 
     let mut all = jobs(&cfg, &seeds);
     all.retain(|(v, _)| c.variants.is_empty() || c.variants.contains(&v.name));
     if let Some((i, n)) = shard {
-        all = all.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, j)| j).collect();
+        all = all
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .map(|(_, j)| j)
+            .collect();
     }
-    let out = c.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+    let out = c
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
     let opts = options(&cfg, c)?;
     tracing::info!(experiment = %cfg.name, jobs = all.len(), out = %out.display(), device = ?opts.device, "starting");
     run_jobs(&cfg, &all, &out, &opts)?;
-    let dirs: Vec<PathBuf> = all.iter().map(|(v, s)| job_dir(&out, &v.name, *s)).filter(|d| d.join(crate::run::SUMMARY).exists()).collect();
+    let dirs: Vec<PathBuf> = all
+        .iter()
+        .map(|(v, s)| job_dir(&out, &v.name, *s))
+        .filter(|d| d.join(crate::run::SUMMARY).exists())
+        .collect();
     if dirs.is_empty() {
         return Ok(());
     }
     let table = compare_table(&find_summaries(&dirs)?);
     println!("\n{table}");
     write_atomic(&out.join("comparison.md"), table.as_bytes())?;
-    println!("runs in {}; table in {}", out.display(), out.join("comparison.md").display());
+    println!(
+        "runs in {}; table in {}",
+        out.display(),
+        out.join("comparison.md").display()
+    );
     Ok(())
 }
 
@@ -203,8 +242,20 @@ pub fn main_with(cli: Cli) -> Result<()> {
             println!("{}", compare_table(&found));
             Ok(())
         }
-        Command::Diagnose { checkpoint, data, data_root, dump_features, device } => {
-            let md = diagnose(&DiagnoseArgs { checkpoint, data, data_root, dump_features, device })?;
+        Command::Diagnose {
+            checkpoint,
+            data,
+            data_root,
+            dump_features,
+            device,
+        } => {
+            let md = diagnose(&DiagnoseArgs {
+                checkpoint,
+                data,
+                data_root,
+                dump_features,
+                device,
+            })?;
             println!("{md}");
             Ok(())
         }
@@ -231,7 +282,13 @@ pub fn experiment_main(name: &str) -> Result<()> {
     init_logging(&args.log);
     let file = format!("experiments/{name}.toml");
     let local = PathBuf::from(&file);
-    let config = if local.exists() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(&file) };
+    let config = if local.exists() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(&file)
+    };
     run_experiment(&config, args.seed.map(|s| vec![s]), None, &args.common)
 }
 

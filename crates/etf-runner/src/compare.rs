@@ -23,8 +23,10 @@ pub fn find_summaries(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunSummary)>> {
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
     let summary = dir.join(crate::run::SUMMARY);
     if summary.is_file() {
-        let text = std::fs::read_to_string(&summary).with_context(|| format!("cannot read {}", summary.display()))?;
-        let s: RunSummary = serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", summary.display()))?;
+        let text = std::fs::read_to_string(&summary)
+            .with_context(|| format!("cannot read {}", summary.display()))?;
+        let s: RunSummary = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a run summary", summary.display()))?;
         out.push((dir.to_path_buf(), s));
         return Ok(());
     }
@@ -46,22 +48,34 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
 pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n.max(1.0);
-    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
 fn fmt_list(xs: &[f64], precision: usize) -> String {
-    xs.iter().map(|x| format!("{x:.precision$}")).collect::<Vec<_>>().join(" / ")
+    xs.iter()
+        .map(|x| format!("{x:.precision$}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 fn fmt_sci(xs: &[f64]) -> String {
-    xs.iter().map(|x| format!("{x:.2e}")).collect::<Vec<_>>().join(" / ")
+    xs.iter()
+        .map(|x| format!("{x:.2e}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// Mean of each position over runs.
 fn column_means(rows: &[&RunSummary], f: impl Fn(&RunSummary) -> &Vec<f64>) -> Vec<f64> {
     let n = rows.iter().map(|r| f(r).len()).min().unwrap_or(0);
-    (0..n).map(|i| rows.iter().map(|r| f(r)[i]).sum::<f64>() / rows.len() as f64).collect()
+    (0..n)
+        .map(|i| rows.iter().map(|r| f(r)[i]).sum::<f64>() / rows.len() as f64)
+        .collect()
 }
 
 /// The comparison table in Markdown. Reductions are against the `baseline`-kind variant of the
@@ -90,17 +104,28 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
             .find(|((e, _), rs)| e == &key.0 && rs[0].kind == VariantKind::Baseline)
             .map(|(_, rs)| rs);
         let learn = rows.iter().map(|r| r.learnable_params as f64).sum::<f64>() / rows.len() as f64;
-        let base_params = baseline.map_or(rows[0].total_params as f64, |b| b[0].learnable_params as f64);
+        let base_params = baseline.map_or(rows[0].total_params as f64, |b| {
+            b[0].learnable_params as f64
+        });
         let delta = baseline.map(|b| {
             let (bm, _) = mean_std(&b.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
             format!("{:+.2}", 100.0 * (m - bm))
         });
-        let depths: Vec<String> = rows.iter().map(|r| r.effective_depth.map_or("-".into(), |d| d.to_string())).collect();
+        let depths: Vec<String> = rows
+            .iter()
+            .map(|r| r.effective_depth.map_or("-".into(), |d| d.to_string()))
+            .collect();
         let locks: Vec<String> = rows
             .iter()
             .map(|r| {
-                if r.lock_epochs.is_empty() { "-".into() } else {
-                    r.lock_epochs.iter().map(|(e, _)| e.to_string()).collect::<Vec<_>>().join("+")
+                if r.lock_epochs.is_empty() {
+                    "-".into()
+                } else {
+                    r.lock_epochs
+                        .iter()
+                        .map(|(e, _)| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("+")
                 }
             })
             .collect();

@@ -6,6 +6,7 @@
 use adaptive_etf::{AdaptiveConfig, MlpConfig, MlpVariant, OptimizerSpec, Schedule};
 use anyhow::{bail, Context, Result};
 use collapse_metrics::GlobalMean;
+use etf_transformer::{AugmentConfig, EtfBlocks, FfnMatrices, VitConfig};
 use serde::{Deserialize, Serialize};
 use simplex_etf::LockOrientation;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,8 @@ fn default_probe() -> usize {
 pub enum ModelConfig {
     /// The MLP of algorithms.md §4.
     Mlp(MlpConfig),
+    /// The Vision Transformer of algorithms.md §5 (its `ffn_etf` table is set by the variants).
+    Vit(VitConfig),
 }
 
 /// Training and measuring.
@@ -104,6 +107,9 @@ pub struct TrainConfig {
     /// The learning-rate schedule.
     #[serde(default)]
     pub schedule: Schedule,
+    /// Data augmentation of training batches (ViT only): `pad` for random crops, `flip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentConfig>,
 }
 
 fn default_eval_batch() -> usize {
@@ -155,6 +161,8 @@ pub enum VariantKind {
     FixedLastK,
     /// Layers after the effective depth lock during training.
     Adaptive,
+    /// ViT: feed-forward layers of all (or the last `k`) blocks are ETF maps from the start.
+    EtfFfn,
 }
 
 /// One variant, as written in `[[variant]]`. Which keys apply depends on `kind`.
@@ -180,57 +188,169 @@ pub struct VariantConfig {
     /// `adaptive`: probe every this many epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_every: Option<usize>,
+    /// ViT `etf-ffn` / `adaptive`: which FFN matrices, `w1`, `w2` or `both` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrices: Option<FfnMatrices>,
+}
+
+/// A variant resolved against the model kind.
+#[derive(Clone, Debug)]
+pub enum ResolvedVariant {
+    /// An MLP variant.
+    Mlp(MlpVariant),
+    /// A ViT: its configuration with the variant's `ffn_etf`/`etf_head` applied, and for
+    /// `adaptive` the lock settings and which FFN matrices lock.
+    Vit {
+        /// The ViT configuration of this variant.
+        config: VitConfig,
+        /// Adaptive locking, if the variant is `adaptive`.
+        adaptive: Option<AdaptiveConfig>,
+        /// The FFN matrices an adaptive lock constrains.
+        lock_matrices: FfnMatrices,
+    },
+}
+
+impl ResolvedVariant {
+    /// Adaptive-ETF settings, when the variant locks during training.
+    pub fn adaptive(&self) -> Option<AdaptiveConfig> {
+        match self {
+            ResolvedVariant::Mlp(MlpVariant::Adaptive(a)) => Some(a.clone()),
+            ResolvedVariant::Vit { adaptive, .. } => adaptive.clone(),
+            ResolvedVariant::Mlp(_) => None,
+        }
+    }
 }
 
 impl VariantConfig {
-    /// The MLP variant this entry describes; keys that do not apply to its kind are errors.
-    pub fn mlp_variant(&self) -> Result<MlpVariant> {
-        let ctx = || format!("variant {:?} (kind {:?})", self.name, self.kind);
-        let allowed: &[&str] = match self.kind {
-            VariantKind::Baseline => &[],
-            VariantKind::EtfClassifier => &["orientation"],
-            VariantKind::FixedLastK => &["orientation", "k"],
-            VariantKind::Adaptive => &["orientation", "tau", "patience", "probe_every"],
-        };
+    fn ctx(&self) -> String {
+        format!("variant {:?} (kind {:?})", self.name, self.kind)
+    }
+
+    /// Errors on a key that is set but not in `allowed`.
+    fn check_keys(&self, allowed: &[&str]) -> Result<()> {
         for (key, set) in [
             ("orientation", self.orientation.is_some()),
             ("k", self.k.is_some()),
             ("tau", self.tau.is_some()),
             ("patience", self.patience.is_some()),
             ("probe_every", self.probe_every.is_some()),
+            ("matrices", self.matrices.is_some()),
         ] {
             if set && !allowed.contains(&key) {
                 bail!(
                     "{}: key `{key}` does not apply to this kind (it takes: {})",
-                    ctx(),
-                    if allowed.is_empty() { "no other keys".into() } else { allowed.join(", ") }
+                    self.ctx(),
+                    if allowed.is_empty() {
+                        "no other keys".into()
+                    } else {
+                        allowed.join(", ")
+                    }
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The adaptive settings of this entry, with defaults, validated.
+    fn adaptive_config(&self) -> Result<AdaptiveConfig> {
+        let d = AdaptiveConfig::default();
+        let a = AdaptiveConfig {
+            tau: self.tau.unwrap_or(d.tau),
+            patience: self.patience.unwrap_or(d.patience),
+            probe_every: self.probe_every.unwrap_or(d.probe_every),
+            orientation: self.orientation.unwrap_or(d.orientation),
+        };
+        if !(0.0..=1.0).contains(&a.tau) {
+            bail!("{}: `tau` must be in [0, 1], got {}", self.ctx(), a.tau);
+        }
+        if a.patience == 0 || a.probe_every == 0 {
+            bail!(
+                "{}: `patience` and `probe_every` must be at least 1",
+                self.ctx()
+            );
+        }
+        Ok(a)
+    }
+
+    /// This entry resolved against the experiment's model.
+    pub fn resolve(&self, model: &ModelConfig) -> Result<ResolvedVariant> {
+        match model {
+            ModelConfig::Mlp(_) => Ok(ResolvedVariant::Mlp(self.mlp_variant()?)),
+            ModelConfig::Vit(base) => self.vit_variant(base),
+        }
+    }
+
+    /// The ViT variant: `baseline`, `etf-classifier` (a fixed ETF head), `etf-ffn` (FFNs of all
+    /// or the last `k` blocks fixed from the start) or `adaptive` (FFNs after the effective
+    /// depth lock during training).
+    pub fn vit_variant(&self, base: &VitConfig) -> Result<ResolvedVariant> {
+        let mut config = base.baseline();
+        let mut adaptive = None;
+        let mut lock_matrices = FfnMatrices::Both;
+        match self.kind {
+            VariantKind::Baseline => self.check_keys(&[])?,
+            VariantKind::EtfClassifier => {
+                self.check_keys(&["orientation"])?;
+                config.etf_head = true;
+                config.ffn_etf.orientation = self.orientation.unwrap_or(LockOrientation::Random);
+            }
+            VariantKind::EtfFfn => {
+                self.check_keys(&["orientation", "k", "matrices"])?;
+                config.ffn_etf.blocks = match self.k {
+                    None => EtfBlocks::All,
+                    Some(k) => EtfBlocks::LastK(k),
+                };
+                config.ffn_etf.matrices = self.matrices.unwrap_or(FfnMatrices::Both);
+                config.ffn_etf.orientation = self.orientation.unwrap_or(LockOrientation::Random);
+            }
+            VariantKind::Adaptive => {
+                self.check_keys(&["orientation", "tau", "patience", "probe_every", "matrices"])?;
+                let a = self.adaptive_config()?;
+                lock_matrices = self.matrices.unwrap_or(FfnMatrices::Both);
+                config.ffn_etf.blocks = EtfBlocks::Adaptive {
+                    tau: a.tau,
+                    patience: a.patience,
+                };
+                config.ffn_etf.matrices = lock_matrices;
+                adaptive = Some(a);
+            }
+            VariantKind::FixedLastK => {
+                bail!(
+                    "{}: `fixed-last-k` is an MLP variant; for the ViT use `etf-ffn` with `k`",
+                    self.ctx()
+                )
+            }
+        }
+        Ok(ResolvedVariant::Vit {
+            config,
+            adaptive,
+            lock_matrices,
+        })
+    }
+
+    /// The MLP variant this entry describes; keys that do not apply to its kind are errors.
+    pub fn mlp_variant(&self) -> Result<MlpVariant> {
+        let allowed: &[&str] = match self.kind {
+            VariantKind::Baseline => &[],
+            VariantKind::EtfClassifier => &["orientation"],
+            VariantKind::FixedLastK => &["orientation", "k"],
+            VariantKind::Adaptive => &["orientation", "tau", "patience", "probe_every"],
+            VariantKind::EtfFfn => &[],
+        };
+        self.check_keys(allowed)?;
+        let ctx = || self.ctx();
         let fixed = self.orientation.unwrap_or(LockOrientation::Canonical);
         Ok(match self.kind {
             VariantKind::Baseline => MlpVariant::Baseline,
             VariantKind::EtfClassifier => MlpVariant::EtfClassifier { orientation: fixed },
             VariantKind::FixedLastK => MlpVariant::FixedLastK {
-                k: self.k.with_context(|| format!("{}: key `k` is required", ctx()))?,
+                k: self
+                    .k
+                    .with_context(|| format!("{}: key `k` is required", ctx()))?,
                 orientation: fixed,
             },
-            VariantKind::Adaptive => {
-                let d = AdaptiveConfig::default();
-                let a = AdaptiveConfig {
-                    tau: self.tau.unwrap_or(d.tau),
-                    patience: self.patience.unwrap_or(d.patience),
-                    probe_every: self.probe_every.unwrap_or(d.probe_every),
-                    orientation: self.orientation.unwrap_or(d.orientation),
-                };
-                if !(0.0..=1.0).contains(&a.tau) {
-                    bail!("{}: `tau` must be in [0, 1], got {}", ctx(), a.tau);
-                }
-                if a.patience == 0 || a.probe_every == 0 {
-                    bail!("{}: `patience` and `probe_every` must be at least 1", ctx());
-                }
-                MlpVariant::Adaptive(a)
-            }
+            VariantKind::Adaptive => MlpVariant::Adaptive(self.adaptive_config()?),
+            VariantKind::EtfFfn => bail!("{}: `etf-ffn` applies to the vit model only", ctx()),
         })
     }
 }
@@ -240,7 +360,8 @@ impl ExperimentConfig {
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the experiment file {}", path.display()))?;
-        Self::parse(&text, overrides).with_context(|| format!("in the experiment file {}", path.display()))
+        Self::parse(&text, overrides)
+            .with_context(|| format!("in the experiment file {}", path.display()))
     }
 
     /// Parses TOML text, applies `overrides`, and validates.
@@ -257,7 +378,10 @@ impl ExperimentConfig {
     /// Checks every value that serde's types do not.
     pub fn validate(&self) -> Result<()> {
         if !valid_name(&self.name) {
-            bail!("`name` must be non-empty letters, digits, '-' or '_', got {:?}", self.name);
+            bail!(
+                "`name` must be non-empty letters, digits, '-' or '_', got {:?}",
+                self.name
+            );
         }
         if self.seeds.is_empty() {
             bail!("`seeds` must list at least one seed");
@@ -265,9 +389,24 @@ impl ExperimentConfig {
         if self.variants.is_empty() {
             bail!("at least one [[variant]] is required");
         }
-        let ModelConfig::Mlp(mlp) = &self.model;
-        mlp.validate().map_err(anyhow::Error::msg)?;
-        self.train.optimizer.validate().map_err(anyhow::Error::msg)?;
+        match &self.model {
+            ModelConfig::Mlp(mlp) => {
+                mlp.validate().map_err(anyhow::Error::msg)?;
+                if self.train.augment.is_some() {
+                    bail!("train.augment applies to the vit model only");
+                }
+            }
+            ModelConfig::Vit(_) => {
+                if let Some(a) = &self.train.augment {
+                    a.validate()
+                        .map_err(|e| anyhow::anyhow!("train.augment: {e}"))?;
+                }
+            }
+        }
+        self.train
+            .optimizer
+            .validate()
+            .map_err(anyhow::Error::msg)?;
         self.train.schedule.validate().map_err(anyhow::Error::msg)?;
         if self.train.epochs == 0 {
             bail!("train.epochs must be at least 1");
@@ -276,7 +415,10 @@ impl ExperimentConfig {
             bail!("train.batch_size and train.eval_batch_size must be at least 1");
         }
         if !(0.0..1.0).contains(&self.train.label_smoothing) {
-            bail!("train.label_smoothing must be in [0, 1), got {}", self.train.label_smoothing);
+            bail!(
+                "train.label_smoothing must be in [0, 1), got {}",
+                self.train.label_smoothing
+            );
         }
         if !(0.0..=1.0).contains(&self.train.tau) {
             bail!("train.tau must be in [0, 1], got {}", self.train.tau);
@@ -290,27 +432,38 @@ impl ExperimentConfig {
         let mut seen = std::collections::HashSet::new();
         for v in &self.variants {
             if !valid_name(&v.name) {
-                bail!("variant name must be letters, digits, '-' or '_', got {:?}", v.name);
+                bail!(
+                    "variant name must be letters, digits, '-' or '_', got {:?}",
+                    v.name
+                );
             }
             if !seen.insert(v.name.as_str()) {
                 bail!("two variants are named {:?}", v.name);
             }
-            v.mlp_variant()?;
+            v.resolve(&self.model)?;
         }
         Ok(())
     }
 
     /// The variant named `name`.
     pub fn variant(&self, name: &str) -> Result<&VariantConfig> {
-        self.variants.iter().find(|v| v.name == name).with_context(|| {
-            let names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
-            format!("no variant named {name:?} (the file has: {})", names.join(", "))
-        })
+        self.variants
+            .iter()
+            .find(|v| v.name == name)
+            .with_context(|| {
+                let names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+                format!(
+                    "no variant named {name:?} (the file has: {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Applies one `a.b.c=value` override. The value is read as TOML (`3`, `0.1`, `true`, `[1, 2]`,
@@ -334,14 +487,15 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
                     t.insert(key.to_string(), value);
                     return Ok(());
                 }
-                t.entry(key.to_string()).or_insert_with(|| toml::Value::Table(Default::default()))
+                t.entry(key.to_string())
+                    .or_insert_with(|| toml::Value::Table(Default::default()))
             }
             toml::Value::Array(items) => {
                 let idx = match key.parse::<usize>() {
                     Ok(i) => Some(i),
-                    Err(_) => items.iter().position(|v| {
-                        v.get("name").and_then(|n| n.as_str()) == Some(*key)
-                    }),
+                    Err(_) => items
+                        .iter()
+                        .position(|v| v.get("name").and_then(|n| n.as_str()) == Some(*key)),
                 };
                 let n = items.len();
                 let item = idx.and_then(|i| items.get_mut(i)).with_context(|| {
@@ -408,7 +562,10 @@ kind = "adaptive"
     fn invalid_enum_value_lists_allowed_values() {
         let text = MINIMAL.replace("kind = \"sgd\"", "kind = \"adam\"");
         let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
-        assert!(err.contains("adam") && err.contains("sgd") && err.contains("adamw"), "{err}");
+        assert!(
+            err.contains("adam") && err.contains("sgd") && err.contains("adamw"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,11 +25,20 @@ pub struct DiagnoseArgs {
 
 /// Runs the diagnosis, prints the table, writes `diagnose.json` beside the checkpoint.
 pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
-    let dir = if args.checkpoint.is_dir() { args.checkpoint.clone() } else {
-        args.checkpoint.parent().map(Path::to_path_buf).unwrap_or_default()
+    let dir = if args.checkpoint.is_dir() {
+        args.checkpoint.clone()
+    } else {
+        args.checkpoint
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     };
     if !dir.join(crate::run::CHECKPOINT).is_file() {
-        bail!("{}: no {} there (pass a run directory or its checkpoint)", args.checkpoint.display(), crate::run::CHECKPOINT);
+        bail!(
+            "{}: no {} there (pass a run directory or its checkpoint)",
+            args.checkpoint.display(),
+            crate::run::CHECKPOINT
+        );
     }
     let device = args.device.resolve()?;
     let mut cfg = crate::config::ExperimentConfig::load(&dir.join(crate::run::CONFIG), &[])?;
@@ -42,10 +51,22 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
     let data = load_data(&cfg, device)?;
     let (_, trainer) = trainer_from_run(&dir, device, &data.dataset)?;
     let ds = &data.dataset;
-    let run = RunData { train: &ds.train, probe: &data.probe, test: &ds.test, num_classes: ds.num_classes };
+    let run = RunData {
+        train: &ds.train,
+        probe: &data.probe,
+        test: &ds.test,
+        num_classes: ds.num_classes,
+    };
     let eval = trainer.evaluate(&run)?;
     let mut md = String::new();
-    let _ = writeln!(md, "{} on {} (test accuracy {:.4}, test loss {:.4})\n", dir.display(), cfg.data.dataset, eval.test_accuracy, eval.test_loss);
+    let _ = writeln!(
+        md,
+        "{} on {} (test accuracy {:.4}, test loss {:.4})\n",
+        dir.display(),
+        cfg.data.dataset,
+        eval.test_accuracy,
+        eval.test_loss
+    );
     let _ = writeln!(md, "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     let locked = trainer.model.locked_layers();
@@ -54,43 +75,84 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         let _ = writeln!(
             md,
             "| {} | {} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
-            l.name, if locked.contains(&l.name) { "yes" } else { "no" }, t.ncc_accuracy, l.test.ncc_accuracy,
-            t.nc1, t.equinorm, t.equiangularity, t.max_angle, t.etf_error, t.cdnv
+            l.name,
+            if locked.contains(&l.name) {
+                "yes"
+            } else {
+                "no"
+            },
+            t.ncc_accuracy,
+            l.test.ncc_accuracy,
+            t.nc1,
+            t.equinorm,
+            t.equiangularity,
+            t.max_angle,
+            t.etf_error,
+            t.cdnv
         );
     }
     if let Some(c) = &eval.classifier.train.classifier {
-        let _ = writeln!(md, "\nclassifier: NC3 {:.4}, NC4 {:.4}, W ETF error {:.4}", c.nc3, c.nc4, c.etf_error);
+        let _ = writeln!(
+            md,
+            "\nclassifier: NC3 {:.4}, NC4 {:.4}, W ETF error {:.4}",
+            c.nc3, c.nc4, c.etf_error
+        );
     }
     let json = serde_json::json!({
         "test_accuracy": eval.test_accuracy, "test_loss": eval.test_loss,
         "layers": eval.layers, "classifier": eval.classifier, "locked_layers": locked,
     });
-    write_atomic(&dir.join("diagnose.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    write_atomic(
+        &dir.join("diagnose.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
     if let Some(out) = &args.dump_features {
-        dump_features(&trainer.model, &ds.test, out, cfg.train.eval_batch_size, device)?;
-        let _ = writeln!(md, "\nfeatures of the test set written to {}", out.display());
+        dump_features(
+            &trainer.model,
+            &ds.test,
+            out,
+            cfg.train.eval_batch_size,
+            device,
+        )?;
+        let _ = writeln!(
+            md,
+            "\nfeatures of the test set written to {}",
+            out.display()
+        );
     }
     Ok(md)
 }
 
 /// Writes `<layer>.npy` (f32 `[N, d]`) for every tapped layer, `penultimate.npy`, `logits.npy`
 /// and `labels.npy` (i64 `[N]`).
-fn dump_features(model: &impl CollapseModel, split: &etf_data::Split, out: &Path, bs: usize, device: tch::Device) -> Result<()> {
+fn dump_features(
+    model: &impl CollapseModel,
+    split: &etf_data::Split,
+    out: &Path,
+    bs: usize,
+    device: tch::Device,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let names = model.layer_names();
     let mut layers: Vec<Vec<Tensor>> = (0..names.len() + 2).map(|_| Vec::new()).collect();
     let mut labels = Vec::new();
     tch::no_grad(|| -> Result<()> {
         for (xs, ys) in split.batches(bs, None, device)? {
-            let taps = model.forward_taps(&xs, false);
-            for (acc, t) in layers.iter_mut().zip(taps.layers.iter().chain([&taps.penultimate, &taps.logits])) {
+            let taps = model.forward_taps(&xs, false)?;
+            for (acc, t) in layers
+                .iter_mut()
+                .zip(taps.layers.iter().chain([&taps.penultimate, &taps.logits]))
+            {
                 acc.push(t.to_device(tch::Device::Cpu));
             }
             labels.push(ys.to_device(tch::Device::Cpu));
         }
         Ok(())
     })?;
-    let file_names = names.iter().cloned().chain(["penultimate".to_string(), "logits".to_string()]);
+    let file_names = names
+        .iter()
+        .cloned()
+        .chain(["penultimate".to_string(), "logits".to_string()]);
     for (name, parts) in file_names.zip(&layers) {
         write_npy(&out.join(format!("{name}.npy")), &Tensor::cat(parts, 0))?;
     }

@@ -31,7 +31,8 @@ fn commit(tmp: &Path, path: &Path) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
     let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(f);
     commit(&tmp, path)
 }
@@ -40,7 +41,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 const STATE_TENSOR: &str = "__state_json__";
 
 /// Writes named tensors plus a JSON state as one safetensors file, atomically.
-pub fn write_checkpoint(path: &Path, tensors: &[(String, Tensor)], state: &serde_json::Value) -> Result<()> {
+pub fn write_checkpoint(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    state: &serde_json::Value,
+) -> Result<()> {
     let json = serde_json::to_vec(state)?;
     let mut all: Vec<(String, Tensor)> = tensors
         .iter()
@@ -60,10 +65,19 @@ pub fn read_checkpoint(path: &Path) -> Result<(Vec<(String, Tensor)>, serde_json
     let idx = tensors
         .iter()
         .position(|(k, _)| k == STATE_TENSOR)
-        .with_context(|| format!("{}: not a checkpoint of this tool (no state)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: not a checkpoint of this tool (no state)",
+                path.display()
+            )
+        })?;
     let (_, state) = tensors.swap_remove(idx);
     if state.kind() != Kind::Uint8 {
-        bail!("{}: the checkpoint state has kind {:?}, expected bytes", path.display(), state.kind());
+        bail!(
+            "{}: the checkpoint state has kind {:?}, expected bytes",
+            path.display(),
+            state.kind()
+        );
     }
     let bytes = Vec::<u8>::try_from(&state)?;
     let json = serde_json::from_slice(&bytes)
@@ -75,14 +89,24 @@ pub fn read_checkpoint(path: &Path) -> Result<(Vec<(String, Tensor)>, serde_json
 pub fn write_npy(path: &Path, t: &Tensor) -> Result<()> {
     let t = t.to_device(tch::Device::Cpu).contiguous();
     let (descr, bytes): (&str, Vec<u8>) = match t.kind() {
-        Kind::Int64 => ("<i8", Vec::<i64>::try_from(&t.flatten(0, -1))?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        Kind::Int64 => (
+            "<i8",
+            Vec::<i64>::try_from(&t.flatten(0, -1))?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
         _ => {
             let v = Vec::<f32>::try_from(&t.to_kind(Kind::Float).flatten(0, -1))?;
             ("<f4", v.iter().flat_map(|x| x.to_le_bytes()).collect())
         }
     };
     let shape: Vec<String> = t.size().iter().map(|d| d.to_string()).collect();
-    let shape = if shape.len() == 1 { format!("({},)", shape[0]) } else { format!("({})", shape.join(", ")) };
+    let shape = if shape.len() == 1 {
+        format!("({},)", shape[0])
+    } else {
+        format!("({})", shape.join(", "))
+    };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // The header is padded with spaces so the data starts on a 64-byte boundary.
     let unpadded = 10 + header.len() + 1;
@@ -107,7 +131,15 @@ mod tests {
         let a = Tensor::randn([3, 4], (Kind::Float, tch::Device::Cpu));
         let b = Tensor::from_slice(&[1i64, 2, 3]);
         let state = serde_json::json!({"epoch": 3, "names": ["x"]});
-        write_checkpoint(&path, &[("a".into(), a.shallow_clone()), ("b".into(), b.shallow_clone())], &state).unwrap();
+        write_checkpoint(
+            &path,
+            &[
+                ("a".into(), a.shallow_clone()),
+                ("b".into(), b.shallow_clone()),
+            ],
+            &state,
+        )
+        .unwrap();
         let (tensors, got) = read_checkpoint(&path).unwrap();
         assert_eq!(got, state);
         let a2 = &tensors.iter().find(|(k, _)| k == "a").unwrap().1;
@@ -124,7 +156,13 @@ mod tests {
         let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
         assert_eq!((10 + hlen) % 64, 0);
         let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
-        assert!(header.contains("'shape': (2, 1)") && header.contains("<f4"), "{header}");
-        assert_eq!(&bytes[10 + hlen..], [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat());
+        assert!(
+            header.contains("'shape': (2, 1)") && header.contains("<f4"),
+            "{header}"
+        );
+        assert_eq!(
+            &bytes[10 + hlen..],
+            [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat()
+        );
     }
 }

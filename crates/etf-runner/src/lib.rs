@@ -33,6 +33,7 @@ pub mod compare;
 pub mod config;
 pub mod diagnose;
 pub mod io;
+pub mod model;
 pub mod output;
 pub mod plots;
 pub mod run;

@@ -67,10 +67,7 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// Builds the summary from the history of a finished run.
-    pub fn from_history(
-        head: SummaryHead,
-        history: &[EpochRecord],
-    ) -> Result<Self> {
+    pub fn from_history(head: SummaryHead, history: &[EpochRecord]) -> Result<Self> {
         let last = history.last().context("the run has no epochs")?;
         let lock_epochs = history
             .iter()
@@ -126,22 +123,53 @@ pub struct SummaryHead {
     pub device: String,
 }
 
-const LAYER_FIELDS: [&str; 8] =
-    ["ncc_train", "ncc_test", "nc1", "equinorm", "equiangularity", "max_angle", "etf_error", "cdnv"];
+const LAYER_FIELDS: [&str; 8] = [
+    "ncc_train",
+    "ncc_test",
+    "nc1",
+    "equinorm",
+    "equiangularity",
+    "max_angle",
+    "etf_error",
+    "cdnv",
+];
 
 fn layer_values(l: &LayerRecord) -> [f64; 8] {
     let t = &l.train;
-    [t.ncc_accuracy, l.test.ncc_accuracy, t.nc1, t.equinorm, t.equiangularity, t.max_angle, t.etf_error, t.cdnv]
+    [
+        t.ncc_accuracy,
+        l.test.ncc_accuracy,
+        t.nc1,
+        t.equinorm,
+        t.equiangularity,
+        t.max_angle,
+        t.etf_error,
+        t.cdnv,
+    ]
 }
 
 /// `metrics.csv`: one row per epoch, one column per figure and layer.
 pub fn metrics_csv(history: &[EpochRecord]) -> String {
     let mut out = String::new();
-    let Some(first) = history.first() else { return out };
+    let Some(first) = history.first() else {
+        return out;
+    };
     let mut header: Vec<String> = [
-        "epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-        "learnable_params", "total_params", "optimizer_state_bytes", "effective_depth",
-        "locked_layers", "newly_locked", "train_seconds", "metrics_seconds", "samples_per_second",
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "learnable_params",
+        "total_params",
+        "optimizer_state_bytes",
+        "effective_depth",
+        "locked_layers",
+        "newly_locked",
+        "train_seconds",
+        "metrics_seconds",
+        "samples_per_second",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -150,9 +178,16 @@ pub fn metrics_csv(history: &[EpochRecord]) -> String {
         header.extend(LAYER_FIELDS.iter().map(|f| format!("{}.{f}", l.name)));
     }
     header.extend(
-        ["w_equinorm", "w_equiangularity", "w_max_angle", "w_etf_error", "nc3", "nc4"]
-            .iter()
-            .map(|f| format!("classifier.{f}")),
+        [
+            "w_equinorm",
+            "w_equiangularity",
+            "w_max_angle",
+            "w_etf_error",
+            "nc3",
+            "nc4",
+        ]
+        .iter()
+        .map(|f| format!("classifier.{f}")),
     );
     out.push_str(&header.join(","));
     out.push('\n');
@@ -179,9 +214,16 @@ pub fn metrics_csv(history: &[EpochRecord]) -> String {
         }
         match &r.classifier.train.classifier {
             Some(c) => row.extend(
-                [c.equinorm, c.equiangularity, c.max_angle, c.etf_error, c.nc3, c.nc4]
-                    .iter()
-                    .map(|v| v.to_string()),
+                [
+                    c.equinorm,
+                    c.equiangularity,
+                    c.max_angle,
+                    c.etf_error,
+                    c.nc3,
+                    c.nc4,
+                ]
+                .iter()
+                .map(|v| v.to_string()),
             ),
             None => row.extend(std::iter::repeat_n(String::new(), 6)),
         }
@@ -200,7 +242,11 @@ pub fn write_metrics_csv(dir: &Path, history: &[EpochRecord]) -> Result<()> {
 pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {} / {} (seed {})\n", s.experiment, s.variant, s.seed);
-    let _ = writeln!(md, "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n", s.dataset, s.device, s.epochs, s.total_seconds);
+    let _ = writeln!(
+        md,
+        "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
+        s.dataset, s.device, s.epochs, s.total_seconds
+    );
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let _ = writeln!(md, "| test accuracy (final) | {:.4} |", s.test_accuracy);
     let _ = writeln!(md, "| test accuracy (best) | {:.4} |", s.best_test_accuracy);
@@ -212,12 +258,31 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
         s.total_params,
         100.0 * s.learnable_params as f64 / s.total_params.max(1) as f64
     );
-    let _ = writeln!(md, "| effective depth (τ) | {} |", s.effective_depth.map_or("none".into(), |d| d.to_string()));
-    let locks: Vec<String> =
-        s.lock_epochs.iter().map(|(e, l)| format!("epoch {e}: {}", l.join(", "))).collect();
-    let _ = writeln!(md, "| locks | {} |", if locks.is_empty() { "none".into() } else { locks.join("; ") });
+    let _ = writeln!(
+        md,
+        "| effective depth (τ) | {} |",
+        s.effective_depth.map_or("none".into(), |d| d.to_string())
+    );
+    let locks: Vec<String> = s
+        .lock_epochs
+        .iter()
+        .map(|(e, l)| format!("epoch {e}: {}", l.join(", ")))
+        .collect();
+    let _ = writeln!(
+        md,
+        "| locks | {} |",
+        if locks.is_empty() {
+            "none".into()
+        } else {
+            locks.join("; ")
+        }
+    );
     let _ = writeln!(md, "| mean epoch time | {:.2} s |", s.mean_epoch_seconds);
-    let _ = writeln!(md, "| training throughput | {:.0} samples/s |\n", s.mean_samples_per_second);
+    let _ = writeln!(
+        md,
+        "| training throughput | {:.0} samples/s |\n",
+        s.mean_samples_per_second
+    );
     if let Some(last) = history.last() {
         let _ = writeln!(md, "## Collapse per layer (final epoch)\n");
         let _ = writeln!(md, "| layer | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");

@@ -17,7 +17,11 @@ fn epoch_range(history: &[EpochRecord]) -> std::ops::Range<f64> {
 }
 
 fn lock_epochs(history: &[EpochRecord]) -> Vec<f64> {
-    history.iter().filter(|r| !r.newly_locked.is_empty()).map(|r| r.epoch as f64).collect()
+    history
+        .iter()
+        .filter(|r| !r.newly_locked.is_empty())
+        .map(|r| r.epoch as f64)
+        .collect()
 }
 
 /// One line series with a legend entry.
@@ -42,8 +46,13 @@ fn line_chart(
     series: &[Series],
     log_y: bool,
 ) -> Result<()> {
-    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite());
-    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let ys = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite());
+    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -59,26 +68,49 @@ fn line_chart(
     }
     let locks = lock_epochs(history);
     let mut builder = ChartBuilder::on(area);
-    builder.caption(caption, ("sans-serif", 20)).margin(12).x_label_area_size(36).y_label_area_size(80);
+    builder
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(80);
     macro_rules! draw {
         ($chart:expr, $map:expr) => {{
             let mut chart = $chart;
-            chart.configure_mesh().x_desc("epoch").y_desc(y_desc).draw().map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(y_desc)
+                .draw()
+                .map_err(err)?;
             for s in series {
-                let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1.is_finite()).map($map).collect();
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.1.is_finite())
+                    .map($map)
+                    .collect();
                 let style = ShapeStyle::from(&s.color).stroke_width(2);
                 let anno = if s.dashed {
-                    chart.draw_series(DashedLineSeries::new(pts, 6, 4, style)).map_err(err)?
+                    chart
+                        .draw_series(DashedLineSeries::new(pts, 6, 4, style))
+                        .map_err(err)?
                 } else {
-                    chart.draw_series(LineSeries::new(pts, style)).map_err(err)?
+                    chart
+                        .draw_series(LineSeries::new(pts, style))
+                        .map_err(err)?
                 };
                 let c = s.color;
-                anno.label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                anno.label(s.label.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
             }
             for &e in &locks {
                 chart
-                    .draw_series(std::iter::once(PathElement::new(vec![(e, lo), (e, hi)], RED.stroke_width(1))))
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(e, lo), (e, hi)],
+                        RED.stroke_width(1),
+                    )))
                     .map_err(err)?;
             }
             if !locks.is_empty() {
@@ -86,7 +118,9 @@ fn line_chart(
                     .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
                     .map_err(err)?
                     .label("lock")
-                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(1)));
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(1))
+                    });
             }
             chart
                 .configure_series_labels()
@@ -98,9 +132,19 @@ fn line_chart(
         }};
     }
     if log_y {
-        draw!(builder.build_cartesian_2d(epoch_range(history), (lo..hi).log_scale()).map_err(err)?, |p| p);
+        draw!(
+            builder
+                .build_cartesian_2d(epoch_range(history), (lo..hi).log_scale())
+                .map_err(err)?,
+            |p| p
+        );
     } else {
-        draw!(builder.build_cartesian_2d(epoch_range(history), lo..hi).map_err(err)?, |p| p);
+        draw!(
+            builder
+                .build_cartesian_2d(epoch_range(history), lo..hi)
+                .map_err(err)?,
+            |p| p
+        );
     }
     Ok(())
 }
@@ -121,24 +165,54 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
     root.fill(&WHITE).map_err(err)?;
     let (top, bottom) = root.split_vertically(SIZE.1 / 2 + 100);
     let acc = [
-        Series { label: "train".into(), points: per_epoch(history, |r| r.train_accuracy), color: color(0), dashed: false },
-        Series { label: "test".into(), points: per_epoch(history, |r| r.test_accuracy), color: color(1), dashed: false },
+        Series {
+            label: "train".into(),
+            points: per_epoch(history, |r| r.train_accuracy),
+            color: color(0),
+            dashed: false,
+        },
+        Series {
+            label: "test".into(),
+            points: per_epoch(history, |r| r.test_accuracy),
+            color: color(1),
+            dashed: false,
+        },
     ];
-    line_chart(&top, &format!("{title}: accuracy (red: lock epochs)"), "accuracy", history, &acc, false)?;
+    line_chart(
+        &top,
+        &format!("{title}: accuracy (red: lock epochs)"),
+        "accuracy",
+        history,
+        &acc,
+        false,
+    )?;
     let params = [Series {
         label: "learnable parameters".into(),
         points: per_epoch(history, |r| r.learnable_params as f64),
         color: color(2),
         dashed: false,
     }];
-    line_chart(&bottom, "learnable parameters", "parameters", history, &params, false)?;
+    line_chart(
+        &bottom,
+        "learnable parameters",
+        "parameters",
+        history,
+        &params,
+        false,
+    )?;
     root.present().map_err(err)?;
 
-    let layer_series = |f: &dyn Fn(&adaptive_etf::LayerRecord) -> f64, dashed: bool, suffix: &str| -> Vec<Series> {
+    let layer_series = |f: &dyn Fn(&adaptive_etf::LayerRecord) -> f64,
+                        dashed: bool,
+                        suffix: &str|
+     -> Vec<Series> {
         (0..layers)
             .map(|l| Series {
                 label: format!("{}{suffix}", history[0].layers[l].name),
-                points: history.iter().map(|r| (r.epoch as f64, f(&r.layers[l]))).collect(),
+                points: history
+                    .iter()
+                    .map(|r| (r.epoch as f64, f(&r.layers[l])))
+                    .collect(),
                 color: color(l),
                 dashed,
             })
@@ -150,14 +224,28 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
     root.fill(&WHITE).map_err(err)?;
     let mut ncc = layer_series(&|l| l.train.ncc_accuracy, false, " train");
     ncc.extend(layer_series(&|l| l.test.ncc_accuracy, true, " test"));
-    line_chart(&root, &format!("{title}: NCC accuracy per layer (dashed: test)"), "NCC accuracy", history, &ncc, false)?;
+    line_chart(
+        &root,
+        &format!("{title}: NCC accuracy per layer (dashed: test)"),
+        "NCC accuracy",
+        history,
+        &ncc,
+        false,
+    )?;
     root.present().map_err(err)?;
 
     let path = dir.join("nc1.png");
     let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let nc1 = layer_series(&|l| l.train.nc1, false, "");
-    line_chart(&root, &format!("{title}: NC1 per layer (probe set, log scale)"), "NC1", history, &nc1, true)?;
+    line_chart(
+        &root,
+        &format!("{title}: NC1 per layer (probe set, log scale)"),
+        "NC1",
+        history,
+        &nc1,
+        true,
+    )?;
     root.present().map_err(err)?;
 
     let path = dir.join("effective_depth.png");
@@ -166,11 +254,20 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
     // "No layer reaches τ" is drawn as depth L + 1, above every real layer.
     let depth = [Series {
         label: format!("effective depth ({} = none)", layers + 1),
-        points: per_epoch(history, |r| r.effective_depth.map_or(layers as f64 + 1.0, |d| d as f64)),
+        points: per_epoch(history, |r| {
+            r.effective_depth.map_or(layers as f64 + 1.0, |d| d as f64)
+        }),
         color: color(3),
         dashed: false,
     }];
-    line_chart(&root, &format!("{title}: effective depth"), "layer", history, &depth, false)?;
+    line_chart(
+        &root,
+        &format!("{title}: effective depth"),
+        "layer",
+        history,
+        &depth,
+        false,
+    )?;
     root.present().map_err(err)?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Running one job (one variant, one seed) into its run directory, with checkpoints and resume.
 
-use crate::config::{ExperimentConfig, ModelConfig, VariantConfig};
+use crate::config::{ExperimentConfig, ResolvedVariant, VariantConfig};
 use crate::io::{read_checkpoint, write_atomic, write_checkpoint};
+use crate::model::AnyModel;
 use crate::output::{report_markdown, write_metrics_csv, RunSummary, SummaryHead};
 use crate::plots::write_plots;
 use adaptive_etf::{EpochRecord, Mlp, Progress, RunData, TrainSpec, Trainer, TrainerState};
@@ -37,7 +38,9 @@ pub struct LoadedData {
 
 /// Loads the experiment's data set, applies the limits, draws the probe set, moves all to `device`.
 pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
-    let root = std::env::var_os("ETF_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| cfg.data.root.clone());
+    let root = std::env::var_os("ETF_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cfg.data.root.clone());
     let ds = match (&cfg.data.dataset, &cfg.data.synthetic) {
         (etf_data::DatasetName::Synthetic, s) => s.clone().unwrap_or_default().generate()?,
         (name, _) => etf_data::load(*name, &root)
@@ -47,15 +50,21 @@ pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
         if n == 0 || n >= split.len() {
             Ok(split.shallow_clone())
         } else {
-            split.balanced_subset(n, 0).with_context(|| format!("data.{what}_limit = {n}"))
+            split
+                .balanced_subset(n, 0)
+                .with_context(|| format!("data.{what}_limit = {n}"))
         }
     };
     let train = limit(&ds.train, cfg.data.train_limit, "train")?.to_device(device)?;
     let test = limit(&ds.test, cfg.data.test_limit, "test")?.to_device(device)?;
     let probe_n = cfg.data.probe_size.min(train.len());
     // One fixed probe set for every seed and variant, so their NCC curves are comparable.
-    let probe = if probe_n == train.len() { train.shallow_clone() } else {
-        train.balanced_subset(probe_n, 0).with_context(|| format!("data.probe_size = {probe_n}"))?
+    let probe = if probe_n == train.len() {
+        train.shallow_clone()
+    } else {
+        train
+            .balanced_subset(probe_n, 0)
+            .with_context(|| format!("data.probe_size = {probe_n}"))?
     };
     let dataset = Dataset { train, test, ..ds };
     Ok(LoadedData { dataset, probe })
@@ -75,21 +84,59 @@ pub const SUMMARY: &str = "summary.json";
 
 /// The resolved configuration a run directory records: the experiment narrowed to one variant
 /// and one seed, so `etf diagnose` and `--resume` rebuild exactly this model.
-pub fn resolved_config(cfg: &ExperimentConfig, variant: &VariantConfig, seed: u64) -> ExperimentConfig {
-    ExperimentConfig { seeds: vec![seed], variants: vec![variant.clone()], ..cfg.clone() }
+pub fn resolved_config(
+    cfg: &ExperimentConfig,
+    variant: &VariantConfig,
+    seed: u64,
+) -> ExperimentConfig {
+    ExperimentConfig {
+        seeds: vec![seed],
+        variants: vec![variant.clone()],
+        ..cfg.clone()
+    }
 }
 
-/// Builds the model of `cfg`'s (single) variant in `vs`.
-pub fn build_model(cfg: &ExperimentConfig, variant: &VariantConfig, vs: &nn::VarStore, input_dim: i64, classes: i64) -> Result<Mlp> {
-    let ModelConfig::Mlp(mlp) = &cfg.model;
-    Ok(Mlp::new(&vs.root(), mlp, input_dim, classes, &variant.mlp_variant()?)?)
+/// Builds the model of `variant` in `vs` for samples of `shape` and `classes` classes.
+pub fn build_model(
+    cfg: &ExperimentConfig,
+    variant: &VariantConfig,
+    vs: &nn::VarStore,
+    shape: &[i64],
+    classes: i64,
+) -> Result<AnyModel> {
+    Ok(match (variant.resolve(&cfg.model)?, &cfg.model) {
+        (ResolvedVariant::Mlp(v), crate::config::ModelConfig::Mlp(mlp)) => AnyModel::Mlp(Mlp::new(
+            &vs.root(),
+            mlp,
+            shape.iter().product(),
+            classes,
+            &v,
+        )?),
+        (
+            ResolvedVariant::Vit {
+                config,
+                lock_matrices,
+                ..
+            },
+            _,
+        ) => {
+            let shape: [i64; 3] = shape.try_into().map_err(|_| {
+                anyhow::anyhow!("the vit model needs images (C×H×W samples); this data set's samples have shape {shape:?}")
+            })?;
+            let vit = etf_transformer::Vit::new(&vs.root(), &config, shape, classes)?;
+            let augment = cfg.train.augment.unwrap_or_default();
+            AnyModel::Vit(Box::new(etf_transformer::VitModel::new(
+                vit,
+                augment,
+                lock_matrices,
+            )))
+        }
+        (ResolvedVariant::Mlp(_), _) => bail!("an MLP variant for a non-MLP model"),
+    })
 }
 
 fn train_spec(cfg: &ExperimentConfig, variant: &VariantConfig, seed: u64) -> Result<TrainSpec> {
-    let adaptive = match variant.mlp_variant()? {
-        adaptive_etf::MlpVariant::Adaptive(a) => Some(a),
-        _ => None,
-    };
+    let adaptive = variant.resolve(&cfg.model)?.adaptive();
     let t = &cfg.train;
     Ok(TrainSpec {
         epochs: t.epochs,
@@ -114,9 +161,11 @@ impl Bar {
             return Bar(None);
         }
         let pb = indicatif::ProgressBar::new(steps as u64);
-        let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
         pb.set_style(style);
         pb.set_prefix(label);
         Bar(Some(pb))
@@ -140,7 +189,10 @@ impl Progress for Bar {
 /// Appends a line to the run's `run.log`.
 fn log_line(dir: &Path, line: &str) -> Result<()> {
     let path = dir.join("run.log");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     writeln!(f, "{line}")?;
     Ok(())
@@ -168,16 +220,26 @@ fn prepare_dir(dir: &Path, opts: &RunOptions) -> Result<Option<RunSummary>> {
     let checkpoint = dir.join(CHECKPOINT);
     if opts.force {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
         }
     } else if summary.exists() {
         if opts.resume {
             let text = std::fs::read_to_string(&summary)?;
-            return Ok(Some(serde_json::from_str(&text).with_context(|| format!("reading {}", summary.display()))?));
+            return Ok(Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("reading {}", summary.display()))?,
+            ));
         }
-        bail!("{} already holds a finished run; pass --force to overwrite it", dir.display());
+        bail!(
+            "{} already holds a finished run; pass --force to overwrite it",
+            dir.display()
+        );
     } else if checkpoint.exists() && !opts.resume {
-        bail!("{} holds an unfinished run; pass --resume to continue it or --force to start over", dir.display());
+        bail!(
+            "{} holds an unfinished run; pass --resume to continue it or --force to start over",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(None)
@@ -198,22 +260,40 @@ pub fn run_job(
         return Ok(Some(done));
     }
     let resolved = resolved_config(cfg, variant, seed);
-    write_atomic(&dir.join(CONFIG), toml::to_string_pretty(&resolved)?.as_bytes())?;
+    write_atomic(
+        &dir.join(CONFIG),
+        toml::to_string_pretty(&resolved)?.as_bytes(),
+    )?;
     let ds = &data.dataset;
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(opts.device);
-    let input_dim: i64 = ds.train.sample_shape().iter().product();
-    let model = build_model(cfg, variant, &vs, input_dim, ds.num_classes as i64)?;
+    let model = build_model(
+        cfg,
+        variant,
+        &vs,
+        &ds.train.sample_shape(),
+        ds.num_classes as i64,
+    )?;
     let mut trainer = Trainer::new(model, vs, train_spec(cfg, variant, seed)?)?;
     let ckpt = dir.join(CHECKPOINT);
     if opts.resume && ckpt.exists() {
         let (tensors, state) = read_checkpoint(&ckpt)?;
         let state: TrainerState = serde_json::from_value(state).context("checkpoint state")?;
-        trainer.restore(state, tensors).with_context(|| format!("restoring {}", ckpt.display()))?;
-        log_line(dir, &format!("resumed after epoch {}", trainer.epochs_done()))?;
+        trainer
+            .restore(state, tensors)
+            .with_context(|| format!("restoring {}", ckpt.display()))?;
+        log_line(
+            dir,
+            &format!("resumed after epoch {}", trainer.epochs_done()),
+        )?;
         tracing::info!(epoch = trainer.epochs_done(), "resumed");
     }
-    let run = RunData { train: &ds.train, probe: &data.probe, test: &ds.test, num_classes: ds.num_classes };
+    let run = RunData {
+        train: &ds.train,
+        probe: &data.probe,
+        test: &ds.test,
+        num_classes: ds.num_classes,
+    };
     let label = format!("{}/{} s{seed}", cfg.name, variant.name);
     let steps = ds.train.len().div_ceil(cfg.train.batch_size);
     let show = opts.progress && std::io::stderr().is_terminal();
@@ -223,7 +303,11 @@ pub fn run_job(
             return Ok(None);
         }
         let epoch = trainer.epochs_done() + 1;
-        let mut bar = Bar::new(show, format!("{label} epoch {epoch}/{}", cfg.train.epochs), steps);
+        let mut bar = Bar::new(
+            show,
+            format!("{label} epoch {epoch}/{}", cfg.train.epochs),
+            steps,
+        );
         let record = match trainer.run_epoch(&run, &mut bar) {
             Ok(r) => r.clone(),
             Err(e) => {
@@ -240,7 +324,11 @@ pub fn run_job(
         let line = epoch_line(&record);
         tracing::info!("{label} {line}");
         log_line(dir, &line)?;
-        write_checkpoint(&ckpt, &trainer.checkpoint_tensors(), &serde_json::to_value(trainer.state())?)?;
+        write_checkpoint(
+            &ckpt,
+            &trainer.checkpoint_tensors(),
+            &serde_json::to_value(trainer.state())?,
+        )?;
         write_metrics_csv(dir, trainer.history())?;
         ran += 1;
     }
@@ -253,10 +341,20 @@ pub fn run_job(
         device: format!("{:?}", opts.device).to_lowercase(),
     };
     let summary = RunSummary::from_history(head, trainer.history())?;
-    write_plots(dir, &format!("{} / {}", cfg.name, variant.name), trainer.history())?;
-    write_atomic(&dir.join("report.md"), report_markdown(&summary, trainer.history()).as_bytes())?;
+    write_plots(
+        dir,
+        &format!("{} / {}", cfg.name, variant.name),
+        trainer.history(),
+    )?;
+    write_atomic(
+        &dir.join("report.md"),
+        report_markdown(&summary, trainer.history()).as_bytes(),
+    )?;
     // The summary goes last: its presence marks the run finished.
-    write_atomic(&dir.join(SUMMARY), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    write_atomic(
+        &dir.join(SUMMARY),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
     Ok(Some(summary))
 }
 
@@ -272,7 +370,12 @@ pub fn jobs(cfg: &ExperimentConfig, seeds: &[u64]) -> Vec<(VariantConfig, u64)> 
 }
 
 /// Runs the given jobs into `out`, returns their summaries.
-pub fn run_jobs(cfg: &ExperimentConfig, jobs: &[(VariantConfig, u64)], out: &Path, opts: &RunOptions) -> Result<Vec<RunSummary>> {
+pub fn run_jobs(
+    cfg: &ExperimentConfig,
+    jobs: &[(VariantConfig, u64)],
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<Vec<RunSummary>> {
     let t0 = Instant::now();
     let data = load_data(cfg, opts.device)?;
     tracing::info!(
@@ -291,17 +394,32 @@ pub fn run_jobs(cfg: &ExperimentConfig, jobs: &[(VariantConfig, u64)], out: &Pat
 
 /// Rebuilds the trainer of a run directory from its resolved config and checkpoint (for
 /// `etf diagnose`): the model with its locks and weights as they were after the last epoch.
-pub fn trainer_from_run(dir: &Path, device: Device, ds: &Dataset) -> Result<(ExperimentConfig, Trainer<Mlp>)> {
+pub fn trainer_from_run(
+    dir: &Path,
+    device: Device,
+    ds: &Dataset,
+) -> Result<(ExperimentConfig, Trainer<AnyModel>)> {
     let cfg = ExperimentConfig::load(&dir.join(CONFIG), &[])?;
-    let variant = cfg.variants.first().context("the run's config has no variant")?.clone();
+    let variant = cfg
+        .variants
+        .first()
+        .context("the run's config has no variant")?
+        .clone();
     let seed = cfg.seeds.first().copied().unwrap_or(0);
     let vs = nn::VarStore::new(device);
-    let input_dim: i64 = ds.train.sample_shape().iter().product();
-    let model = build_model(&cfg, &variant, &vs, input_dim, ds.num_classes as i64)?;
+    let model = build_model(
+        &cfg,
+        &variant,
+        &vs,
+        &ds.train.sample_shape(),
+        ds.num_classes as i64,
+    )?;
     let mut trainer = Trainer::new(model, vs, train_spec(&cfg, &variant, seed)?)?;
     let ckpt = dir.join(CHECKPOINT);
     let (tensors, state) = read_checkpoint(&ckpt)?;
     let state: TrainerState = serde_json::from_value(state).context("checkpoint state")?;
-    trainer.restore(state, tensors).with_context(|| format!("restoring {}", ckpt.display()))?;
+    trainer
+        .restore(state, tensors)
+        .with_context(|| format!("restoring {}", ckpt.display()))?;
     Ok((cfg, trainer))
 }

@@ -43,7 +43,11 @@ patience = 1
 "#;
 
 fn etf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etf")).args(args).env("RUST_LOG", "warn").output().expect("runs etf")
+    Command::new(env!("CARGO_BIN_EXE_etf"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs etf")
 }
 
 fn setup() -> (tempfile::TempDir, PathBuf) {
@@ -65,10 +69,12 @@ fn metrics_without_times(path: &Path) -> Vec<Vec<String>> {
     let keep: Vec<usize> = (0..header.len())
         .filter(|&i| !header[i].ends_with("seconds") && header[i] != "samples_per_second")
         .collect();
-    lines.map(|l| {
-        let cells: Vec<&str> = l.split(',').collect();
-        keep.iter().map(|&i| cells[i].to_string()).collect()
-    }).collect()
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| cells[i].to_string()).collect()
+        })
+        .collect()
 }
 
 fn assert_same_metrics(a: &Path, b: &Path) {
@@ -78,7 +84,10 @@ fn assert_same_metrics(a: &Path, b: &Path) {
         for (c, (p, q)) in u.iter().zip(v).enumerate() {
             match (p.parse::<f64>(), q.parse::<f64>()) {
                 // f64 collapse statistics may differ in the last bit between identical runs.
-                (Ok(p), Ok(q)) => assert!((p - q).abs() <= 1e-12 * p.abs().max(q.abs()), "row {r} col {c}: {p} vs {q}"),
+                (Ok(p), Ok(q)) => assert!(
+                    (p - q).abs() <= 1e-12 * p.abs().max(q.abs()),
+                    "row {r} col {c}: {p} vs {q}"
+                ),
                 _ => assert_eq!(p, q, "row {r} col {c}"),
             }
         }
@@ -90,7 +99,11 @@ fn a_killed_run_resumes_to_the_same_metrics() {
     let (tmp, cfg) = setup();
     let full = tmp.path().join("full");
     let out = etf(&["run", s(&cfg), "--out", s(&full), "--variant", "adaptive"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let killed = tmp.path().join("killed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_etf"))
         .args(["run", s(&cfg), "--out", s(&killed), "--variant", "adaptive"])
@@ -100,20 +113,41 @@ fn a_killed_run_resumes_to_the_same_metrics() {
     let ckpt = killed.join("adaptive/seed-0/checkpoint.safetensors");
     let t0 = Instant::now();
     while !ckpt.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     // Killed in epoch 2, after epoch 1's checkpoint.
-    assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "finished before it could be killed"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!killed.join("adaptive/seed-0/summary.json").exists());
     let again = etf(&["run", s(&cfg), "--out", s(&killed), "--variant", "adaptive"]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
-    let resumed = etf(&["run", s(&cfg), "--out", s(&killed), "--variant", "adaptive", "--resume"]);
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let resumed = etf(&[
+        "run",
+        s(&cfg),
+        "--out",
+        s(&killed),
+        "--variant",
+        "adaptive",
+        "--resume",
+    ]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     assert_same_metrics(
         &full.join("adaptive/seed-0/metrics.csv"),
         &killed.join("adaptive/seed-0/metrics.csv"),
@@ -126,8 +160,22 @@ fn a_killed_run_resumes_to_the_same_metrics() {
 fn finished_runs_are_not_overwritten_and_sweeps_shard() {
     let (tmp, cfg) = setup();
     let out = tmp.path().join("sweep");
-    let quick = ["--set", "train.epochs=1", "--set", "data.synthetic.train_per_class=100"];
-    let mut args = vec!["sweep", s(&cfg), "--seeds", "0..2", "--shard", "1/2", "--out", s(&out)];
+    let quick = [
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.synthetic.train_per_class=100",
+    ];
+    let mut args = vec![
+        "sweep",
+        s(&cfg),
+        "--seeds",
+        "0..2",
+        "--shard",
+        "1/2",
+        "--out",
+        s(&out),
+    ];
     args.extend(quick);
     let r = etf(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -136,21 +184,48 @@ fn finished_runs_are_not_overwritten_and_sweeps_shard() {
     assert!(out.join("adaptive/seed-0/summary.json").exists());
     assert!(out.join("adaptive/seed-1/summary.json").exists());
     assert!(!out.join("baseline").exists());
-    for f in ["metrics.csv", "report.md", "config.toml", "run.log", "accuracy.png", "ncc.png", "nc1.png", "effective_depth.png"] {
+    for f in [
+        "metrics.csv",
+        "report.md",
+        "config.toml",
+        "run.log",
+        "accuracy.png",
+        "ncc.png",
+        "nc1.png",
+        "effective_depth.png",
+    ] {
         assert!(out.join("adaptive/seed-0").join(f).exists(), "{f} missing");
     }
     let again = etf(&args);
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(err.contains("finished run") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("finished run") && err.contains("--force"),
+        "{err}"
+    );
     let cmp = etf(&["compare", s(&out)]);
     assert!(cmp.status.success());
     let table = String::from_utf8_lossy(&cmp.stdout);
-    assert!(table.contains("| synthetic-test | adaptive | 0,1 |"), "{table}");
+    assert!(
+        table.contains("| synthetic-test | adaptive | 0,1 |"),
+        "{table}"
+    );
     let diag_dir = tmp.path().join("features");
-    let d = etf(&["diagnose", s(&out.join("adaptive/seed-0")), "--dump-features", s(&diag_dir), "--device", "cpu"]);
+    let d = etf(&[
+        "diagnose",
+        s(&out.join("adaptive/seed-0")),
+        "--dump-features",
+        s(&diag_dir),
+        "--device",
+        "cpu",
+    ]);
     assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
-    for f in ["hidden1.npy", "hidden3.npy", "penultimate.npy", "labels.npy"] {
+    for f in [
+        "hidden1.npy",
+        "hidden3.npy",
+        "penultimate.npy",
+        "labels.npy",
+    ] {
         assert!(diag_dir.join(f).exists(), "{f} missing");
     }
     assert!(String::from_utf8_lossy(&d.stdout).contains("| hidden1 |"));
@@ -160,18 +235,34 @@ fn finished_runs_are_not_overwritten_and_sweeps_shard() {
 fn a_diverging_resume_keeps_the_last_good_checkpoint() {
     let (tmp, cfg) = setup();
     let out = tmp.path().join("nan");
-    let small = ["--set", "data.synthetic.train_per_class=100", "--variant", "baseline"];
+    let small = [
+        "--set",
+        "data.synthetic.train_per_class=100",
+        "--variant",
+        "baseline",
+    ];
     let mut first = vec!["run", s(&cfg), "--out", s(&out), "--stop-after", "1"];
     first.extend(small);
     assert!(etf(&first).status.success());
     let ckpt = out.join("baseline/seed-0/checkpoint.safetensors");
     let before = std::fs::read(&ckpt).unwrap();
-    let mut bad = vec!["run", s(&cfg), "--out", s(&out), "--resume", "--set", "train.optimizer.lr=1e30"];
+    let mut bad = vec![
+        "run",
+        s(&cfg),
+        "--out",
+        s(&out),
+        "--resume",
+        "--set",
+        "train.optimizer.lr=1e30",
+    ];
     bad.extend(small);
     let r = etf(&bad);
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(err.contains("not finite") && err.contains("last good checkpoint"), "{err}");
+    assert!(
+        err.contains("not finite") && err.contains("last good checkpoint"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&ckpt).unwrap(), before);
 }
 
@@ -182,10 +273,18 @@ fn bad_input_gets_a_clear_error() {
     std::fs::create_dir(&empty).unwrap();
     let start = CONFIG.find("[data.synthetic]").unwrap();
     let end = CONFIG.find("[model]").unwrap();
-    let mnist = format!("{}{}", &CONFIG[..start], &CONFIG[end..]).replace("\"synthetic\"", "\"mnist\"");
+    let mnist =
+        format!("{}{}", &CONFIG[..start], &CONFIG[end..]).replace("\"synthetic\"", "\"mnist\"");
     let mnist_cfg = tmp.path().join("mnist.toml");
     std::fs::write(&mnist_cfg, mnist).unwrap();
-    let r = etf(&["run", s(&mnist_cfg), "--out", s(&tmp.path().join("o")), "--set", &format!("data.root={}", s(&empty))]);
+    let r = etf(&[
+        "run",
+        s(&mnist_cfg),
+        "--out",
+        s(&tmp.path().join("o")),
+        "--set",
+        &format!("data.root={}", s(&empty)),
+    ]);
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("fetch-data"), "{err}");
@@ -195,7 +294,28 @@ fn bad_input_gets_a_clear_error() {
     }
     let r = etf(&["run", s(&cfg), "--set", "train.optimizer.kind=adam"]);
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(!r.status.success() && err.contains("exp.toml") && err.contains("adamw"), "{err}");
+    assert!(
+        !r.status.success() && err.contains("exp.toml") && err.contains("adamw"),
+        "{err}"
+    );
     let r = etf(&["run", s(&tmp.path().join("missing.toml"))]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn every_experiment_file_is_valid_and_has_a_binary() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            etf_runner::config::ExperimentConfig::load(&path, &[])
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/bin/{stem}.rs"));
+            assert!(bin.exists(), "{stem} has no binary in src/bin");
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "found only {n} experiment files");
 }

@@ -15,16 +15,23 @@ pub(crate) struct NamedParam {
     pub decay: bool,
 }
 
+impl NamedParam {
+    /// `tensor` (a shallow clone) named `path.name`.
+    pub fn new(path: &nn::Path, name: &str, tensor: &Tensor, decay: bool) -> Self {
+        Self {
+            name: path.path(name),
+            tensor: tensor.shallow_clone(),
+            decay,
+        }
+    }
+}
+
 /// A LayerNorm over the last dimension (ε = 1e-5, affine), registering its parameters.
 pub(crate) fn layer_norm(path: &nn::Path, dim: i64, params: &mut Vec<NamedParam>) -> nn::LayerNorm {
     let ln = nn::layer_norm(path, vec![dim], Default::default());
     for (n, t) in [("weight", &ln.ws), ("bias", &ln.bs)] {
         if let Some(t) = t {
-            params.push(NamedParam {
-                name: path.path(n),
-                tensor: t.shallow_clone(),
-                decay: false,
-            });
+            params.push(NamedParam::new(path, n, t, false));
         }
     }
     ln
@@ -79,18 +86,8 @@ impl Block {
         )?;
         for (sub, lin) in [("qkv", &attn.qkv), ("proj", &attn.proj)] {
             let p = path / "attn" / sub;
-            params.push(NamedParam {
-                name: p.path("weight"),
-                tensor: lin.ws.shallow_clone(),
-                decay: true,
-            });
-            if let Some(b) = &lin.bs {
-                params.push(NamedParam {
-                    name: p.path("bias"),
-                    tensor: b.shallow_clone(),
-                    decay: false,
-                });
-            }
+            params.push(NamedParam::new(&p, "weight", &lin.ws, true));
+            params.extend(lin.bs.iter().map(|b| NamedParam::new(&p, "bias", b, false)));
         }
         let norm2 = layer_norm(&(path / "norm2"), d, params);
         let etf = &cfg.ffn_etf;

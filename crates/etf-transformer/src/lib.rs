@@ -12,6 +12,8 @@
 //! not a trainable parameter: [`Vit::named_trainable`] never lists it, so an optimiser built from
 //! that list cannot move it. [`expected_param_count`] gives the parameter counts by formula, and
 //! [`augment::augment_batch`] the seeded crop-and-flip augmentation for CIFAR-like data.
+//! [`VitModel`] wraps a [`Vit`] as an [`adaptive_etf::CollapseModel`], so the shared
+//! `adaptive_etf::Trainer` trains, measures and (adaptively) locks it.
 //!
 //! # Example
 //!
@@ -47,6 +49,7 @@ pub mod augment;
 mod block;
 mod config;
 mod error;
+mod model;
 mod params;
 mod vit;
 
@@ -54,6 +57,7 @@ pub use augment::{augment_batch, AugmentConfig};
 pub use block::Block;
 pub use config::{derive_seed, EtfBlocks, FfnEtfConfig, FfnMatrices, SeedSlot, VitConfig};
 pub use error::{ConfigError, VitError};
+pub use model::VitModel;
 pub use params::{expected_param_count, ParamCount};
 pub use simplex_etf::{EtfSpec, LockOrientation};
 pub use vit::{Vit, VitFeatures};

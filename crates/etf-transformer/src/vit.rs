@@ -69,11 +69,7 @@ impl Vit {
         let n = cfg.num_patches(input_shape);
         let mut own = Vec::new();
         let mut add = |at: &nn::Path, name: &str, t: Tensor, decay: bool| {
-            own.push(NamedParam {
-                name: at.path(name),
-                tensor: t.shallow_clone(),
-                decay,
-            });
+            own.push(NamedParam::new(at, name, &t, decay));
             t
         };
         let pe = path / "patch_embed";
@@ -332,5 +328,31 @@ impl Vit {
             self.head.weight().shallow_clone(),
             self.head.bias().map(Tensor::shallow_clone),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn dropout_acts_only_in_training() {
+        tch::manual_seed(1);
+        let cfg = VitConfig {
+            patch: 4,
+            dim: 8,
+            depth: 1,
+            heads: 2,
+            dropout: 0.3,
+            attn_dropout: 0.3,
+            ..Default::default()
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 3).unwrap();
+        let xs = Tensor::randn([4, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let a = vit.forward_t(&xs, false).unwrap();
+        assert!(a.equal(&vit.forward_t(&xs, false).unwrap()));
+        assert!(!a.allclose(&vit.forward_t(&xs, true).unwrap(), 1e-6, 1e-6, false));
     }
 }

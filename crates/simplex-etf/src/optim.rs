@@ -360,29 +360,57 @@ impl Optimizer {
     }
 }
 
+/// A 0-d tensor holding `v`, of `like`'s kind and device: the scalar factor of the in-place
+/// `addcmul_` updates (tch has no `add_(other, alpha)`).
+fn scalar_like(v: f64, like: &Tensor) -> Tensor {
+    Tensor::from(v)
+        .to_kind(like.kind())
+        .to_device(like.device())
+}
+
+// The updates work in place on the state and the parameter: no temporary of a parameter's size
+// except where the formula needs one (Nesterov, AdamW's denominator). They follow PyTorch's
+// formulas; the order of the additions differs, so results agree to rounding, not bit for bit.
 fn sgd_update(p: &mut Param, grad: &Tensor, c: &SgdConfig, lr: f64) {
-    let mut d = if p.weight_decay && c.weight_decay != 0.0 {
-        grad + &p.tensor * c.weight_decay
-    } else {
-        grad.shallow_clone()
-    };
-    if c.momentum != 0.0 {
-        let buf = match p.first.take() {
-            None => d.detach().copy(),
-            Some(mut b) => {
-                let _ = b.g_mul_scalar_(c.momentum);
-                let _ = b.g_add_(&(&d * (1.0 - c.dampening)));
-                b
-            }
-        };
-        d = if c.nesterov {
-            &d + &buf * c.momentum
-        } else {
-            buf.shallow_clone()
-        };
-        p.first = Some(buf);
+    let wd = if p.weight_decay { c.weight_decay } else { 0.0 };
+    let neg_lr = scalar_like(-lr, &p.tensor);
+    if c.momentum == 0.0 {
+        // p -= lr (g + wd p)
+        if wd != 0.0 {
+            let _ = p.tensor.g_mul_scalar_(1.0 - lr * wd);
+        }
+        let _ = p.tensor.addcmul_(grad, &neg_lr);
+        return;
     }
-    let _ = p.tensor.g_add_(&(d * -lr));
+    // buf = momentum · buf + (1 − dampening) · (g + wd p); the first step takes d itself.
+    let buf = match p.first.as_mut() {
+        None => {
+            let mut b = grad.detach().copy();
+            if wd != 0.0 {
+                let _ = b.addcmul_(&p.tensor, &scalar_like(wd, &p.tensor));
+            }
+            p.first.insert(b)
+        }
+        Some(b) => {
+            let keep = 1.0 - c.dampening;
+            let _ = b.g_mul_scalar_(c.momentum);
+            let _ = b.addcmul_(grad, &scalar_like(keep, grad));
+            if wd != 0.0 {
+                let _ = b.addcmul_(&p.tensor, &scalar_like(wd * keep, &p.tensor));
+            }
+            b
+        }
+    };
+    if c.nesterov {
+        // p -= lr (g + wd p + momentum · buf)
+        let mut d = grad + &*buf * c.momentum;
+        if wd != 0.0 {
+            let _ = d.addcmul_(&p.tensor, &scalar_like(wd, &p.tensor));
+        }
+        let _ = p.tensor.addcmul_(&d, &neg_lr);
+    } else {
+        let _ = p.tensor.addcmul_(buf, &neg_lr);
+    }
 }
 
 fn adamw_update(p: &mut Param, grad: &Tensor, c: &AdamWConfig, lr: f64) {
@@ -390,18 +418,21 @@ fn adamw_update(p: &mut Param, grad: &Tensor, c: &AdamWConfig, lr: f64) {
         let _ = p.tensor.g_mul_scalar_(1.0 - lr * c.weight_decay);
     }
     let exp_avg = p.first.get_or_insert_with(|| grad.zeros_like());
-    let _ = exp_avg.g_mul_scalar_(c.beta1);
-    let _ = exp_avg.g_add_(&(grad * (1.0 - c.beta1)));
+    let _ = exp_avg.lerp_(grad, 1.0 - c.beta1);
     let exp_avg_sq = p.second.get_or_insert_with(|| grad.zeros_like());
     let _ = exp_avg_sq.g_mul_scalar_(c.beta2);
-    let _ = exp_avg_sq.g_add_(&(grad * grad * (1.0 - c.beta2)));
+    let _ = exp_avg_sq.addcmul_(grad, &(grad * (1.0 - c.beta2)));
     let step = p.step as f64;
     let bias_correction1 = 1.0 - c.beta1.powf(step);
     let bias_correction2 = 1.0 - c.beta2.powf(step);
-    let denom = exp_avg_sq.sqrt() / bias_correction2.sqrt() + c.eps;
     let step_size = lr / bias_correction1;
+    // p -= step_size · m / (sqrt(v) / sqrt(bc2) + eps), as p += m / (denom / −step_size).
+    let mut denom = exp_avg_sq.sqrt();
+    let _ = denom.g_div_scalar_(bias_correction2.sqrt());
+    let _ = denom.g_add_scalar_(c.eps);
+    let _ = denom.g_div_scalar_(-step_size);
     if let Some(exp_avg) = &p.first {
-        let _ = p.tensor.g_add_(&(exp_avg / denom * -step_size));
+        let _ = p.tensor.addcdiv_(exp_avg, &denom);
     }
 }
 

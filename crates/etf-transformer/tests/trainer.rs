@@ -1,0 +1,168 @@
+//! The ViT driven by the shared `adaptive_etf::Trainer`: adaptive FFN locking, records,
+//! augmentation.
+
+use adaptive_etf::{
+    AdaptiveConfig, CollapseModel, NoProgress, OptimizerSpec, RunData, Schedule, TrainSpec, Trainer,
+};
+use etf_data::Split;
+use etf_transformer::{AugmentConfig, FfnMatrices, LockOrientation, Vit, VitConfig, VitModel};
+use tch::{nn, Device, Kind, Tensor};
+
+const DEPTH: usize = 3;
+const DIM: i64 = 8;
+const HIDDEN: i64 = 16;
+
+/// A tiny `[1, 8, 8]` task: each class brightens its own quadrant-ish band, plus noise.
+fn images(n_per_class: i64, classes: i64, seed: i64) -> Split {
+    tch::manual_seed(seed);
+    let labels = Tensor::arange(classes, (Kind::Int64, Device::Cpu)).repeat_interleave_self_int(
+        n_per_class,
+        None,
+        None,
+    );
+    let n = classes * n_per_class;
+    let mut xs = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 0.3;
+    for c in 0..classes {
+        let rows = xs.narrow(0, c * n_per_class, n_per_class);
+        let _ = rows.narrow(2, 2 * c, 2).f_add_scalar_(2.0).unwrap();
+    }
+    xs = xs.contiguous();
+    Split::new(xs, labels, classes as usize).unwrap()
+}
+
+fn model(vs: &nn::VarStore, augment: AugmentConfig) -> VitModel {
+    let cfg = VitConfig {
+        patch: 4,
+        dim: DIM,
+        depth: DEPTH,
+        heads: 2,
+        mlp_ratio: 2.0,
+        ..Default::default()
+    };
+    let vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 3).unwrap();
+    VitModel::new(vit, augment, FfnMatrices::Both)
+}
+
+fn spec(adaptive: Option<AdaptiveConfig>) -> TrainSpec {
+    TrainSpec {
+        epochs: 2,
+        batch_size: 16,
+        eval_batch_size: 64,
+        label_smoothing: 0.0,
+        optimizer: OptimizerSpec::Adamw {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.05,
+        },
+        schedule: Schedule::Constant,
+        global_mean: Default::default(),
+        tau: 0.9,
+        adaptive,
+        seed: 3,
+    }
+}
+
+fn ffn_weights(m: &VitModel, block: usize) -> [Tensor; 2] {
+    let b = &m.vit().blocks()[block];
+    [b.fc1.weight().copy(), b.fc2.weight().copy()]
+}
+
+#[test]
+fn adaptive_locks_blocks_after_the_first_and_keeps_them_fixed() {
+    let train = images(20, 3, 1);
+    let test = images(6, 3, 2);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = model(&vs, AugmentConfig::default());
+    let adaptive = AdaptiveConfig {
+        tau: 0.0,
+        patience: 1,
+        probe_every: 1,
+        orientation: LockOrientation::Nearest,
+    };
+    let mut trainer = Trainer::new(m, vs, spec(Some(adaptive))).unwrap();
+    let before = trainer.model.learnable_params();
+    assert_eq!(trainer.optimizer().num_params(), before);
+    let run = RunData {
+        train: &train,
+        probe: &train,
+        test: &test,
+        num_classes: 3,
+    };
+
+    let r1 = trainer.run_epoch(&run, &mut NoProgress).unwrap().clone();
+    // τ = 0 and patience 1: every block is separable at once, ℓ* = 1, blocks 2..L lock.
+    assert_eq!(r1.newly_locked, ["block2.ffn", "block3.ffn"]);
+    assert_eq!(r1.locked_layers, r1.newly_locked);
+    let dropped = (DEPTH as i64 - 1) * 2 * DIM * HIDDEN;
+    assert_eq!(before - r1.learnable_params, dropped);
+    assert_eq!(r1.learnable_params, trainer.optimizer().num_params());
+    assert_eq!(r1.total_params, trainer.model.total_params());
+    assert!(!trainer.model.vit().head_locked());
+    assert_eq!(r1.layers.len(), DEPTH);
+    assert_eq!(
+        r1.layers
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect::<Vec<_>>(),
+        ["block1", "block2", "block3"]
+    );
+    assert_eq!(r1.classifier.name, "classifier");
+    assert!(r1.classifier.train.ncc_accuracy.is_finite());
+
+    let locked: Vec<_> = (1..DEPTH).map(|b| ffn_weights(&trainer.model, b)).collect();
+    let free = ffn_weights(&trainer.model, 0);
+    let r2 = trainer.run_epoch(&run, &mut NoProgress).unwrap().clone();
+    assert!(r2.newly_locked.is_empty());
+    assert_eq!(r2.learnable_params, r1.learnable_params);
+    for (b, w) in (1..DEPTH).zip(&locked) {
+        let now = ffn_weights(&trainer.model, b);
+        assert!(
+            now[0].equal(&w[0]) && now[1].equal(&w[1]),
+            "block{} moved",
+            b + 1
+        );
+    }
+    // The unlocked block 1 still trains (so the check above could fail).
+    let now = ffn_weights(&trainer.model, 0);
+    assert!(!now[0].equal(&free[0]) && !now[1].equal(&free[1]));
+}
+
+#[test]
+fn without_adaptive_nothing_locks_and_records_cover_every_block() {
+    let train = images(10, 3, 4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = model(&vs, AugmentConfig::default());
+    let mut trainer = Trainer::new(m, vs, spec(None)).unwrap();
+    let before = trainer.model.learnable_params();
+    let run = RunData {
+        train: &train,
+        probe: &train,
+        test: &train,
+        num_classes: 3,
+    };
+    let r = trainer.run_epoch(&run, &mut NoProgress).unwrap();
+    assert_eq!(r.layers.len(), DEPTH);
+    assert!(r.locked_layers.is_empty());
+    assert_eq!(r.learnable_params, before);
+    assert!(r.train_loss.is_finite() && r.classifier.test.ncc_accuracy >= 0.0);
+}
+
+#[test]
+fn augmentation_only_when_configured() {
+    let xs = Tensor::randn([6, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let vs = nn::VarStore::new(Device::Cpu);
+    let plain = model(&vs, AugmentConfig::default());
+    assert!(plain.augment(&xs, 1, 0).unwrap().equal(&xs));
+
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = AugmentConfig { pad: 2, flip: true };
+    let aug = model(&vs, cfg);
+    let out = aug.augment(&xs, 1, 0).unwrap();
+    assert_eq!(out.size(), xs.size());
+    assert!(!out.equal(&xs));
+    // A pure function of (seed, step), as the trainer's resume needs.
+    assert!(out.equal(&aug.augment(&xs, 1, 0).unwrap()));
+    assert!(!out.equal(&aug.augment(&xs, 1, 1).unwrap()));
+}
