@@ -361,11 +361,10 @@ impl Optimizer {
 }
 
 /// A 0-d tensor holding `v`, of `like`'s kind and device: the scalar factor of the in-place
-/// `addcmul_` updates (tch has no `add_(other, alpha)`).
+/// `addcmul_` updates (tch has no `add_(other, alpha)`). Filled on the device itself, so on
+/// CUDA it is a kernel launch, not a host-to-device copy that would synchronise every step.
 fn scalar_like(v: f64, like: &Tensor) -> Tensor {
-    Tensor::from(v)
-        .to_kind(like.kind())
-        .to_device(like.device())
+    Tensor::full([] as [i64; 0], v, (like.kind(), like.device()))
 }
 
 // The updates work in place on the state and the parameter: no temporary of a parameter's size
