@@ -67,37 +67,12 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         eval.test_accuracy,
         eval.test_loss
     );
-    let _ = writeln!(md, "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     let locked = trainer.model.locked_layers();
-    for l in eval.layers.iter().chain([&eval.classifier]) {
-        let t = &l.train;
-        let _ = writeln!(
-            md,
-            "| {} | {} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
-            l.name,
-            if locked.contains(&l.name) {
-                "yes"
-            } else {
-                "no"
-            },
-            t.ncc_accuracy,
-            l.test.ncc_accuracy,
-            t.nc1,
-            t.equinorm,
-            t.equiangularity,
-            t.max_angle,
-            t.etf_error,
-            t.cdnv
-        );
-    }
-    if let Some(c) = &eval.classifier.train.classifier {
-        let _ = writeln!(
-            md,
-            "\nclassifier: NC3 {:.4}, NC4 {:.4}, W ETF error {:.4}",
-            c.nc3, c.nc4, c.etf_error
-        );
-    }
+    md.push_str(&crate::output::collapse_table(
+        &eval.layers,
+        &eval.classifier,
+        &locked,
+    ));
     let json = serde_json::json!({
         "test_accuracy": eval.test_accuracy, "test_loss": eval.test_loss,
         "layers": eval.layers, "classifier": eval.classifier, "locked_layers": locked,

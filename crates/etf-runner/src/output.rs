@@ -238,6 +238,39 @@ pub fn write_metrics_csv(dir: &Path, history: &[EpochRecord]) -> Result<()> {
     write_atomic(&dir.join("metrics.csv"), metrics_csv(history).as_bytes())
 }
 
+/// A Markdown table of per-layer collapse figures (hidden layers, then the classifier's input)
+/// with a locked column, followed by the classifier's NC2 of `W`, NC3 and NC4.
+pub fn collapse_table(
+    layers: &[LayerRecord],
+    classifier: &LayerRecord,
+    locked: &[String],
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for l in layers.iter().chain([classifier]) {
+        let v = layer_values(l);
+        let lock = if locked.contains(&l.name) {
+            "yes"
+        } else {
+            "no"
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {lock} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
+            l.name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        );
+    }
+    if let Some(c) = &classifier.train.classifier {
+        let _ = writeln!(
+            md,
+            "\nClassifier W: equinorm {:.4}, equiangularity {:.4}, max-angle {:.4}, ETF error {:.4}; NC3 {:.4}; NC4 {:.4}.",
+            c.equinorm, c.equiangularity, c.max_angle, c.etf_error, c.nc3, c.nc4
+        );
+    }
+    md
+}
+
 /// `report.md`: the run in a page a person reads.
 pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
     let mut md = String::new();
@@ -285,23 +318,11 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
     );
     if let Some(last) = history.last() {
         let _ = writeln!(md, "## Collapse per layer (final epoch)\n");
-        let _ = writeln!(md, "| layer | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
-        for l in last.layers.iter().chain([&last.classifier]) {
-            let v = layer_values(l);
-            let _ = writeln!(
-                md,
-                "| {} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
-                l.name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-            );
-        }
-        if let Some(c) = &last.classifier.train.classifier {
-            let _ = writeln!(
-                md,
-                "\nClassifier W: equinorm {:.4}, equiangularity {:.4}, max-angle {:.4}, ETF error {:.4}; NC3 {:.4}; NC4 {:.4}.",
-                c.equinorm, c.equiangularity, c.max_angle, c.etf_error, c.nc3, c.nc4
-            );
-        }
+        md.push_str(&collapse_table(
+            &last.layers,
+            &last.classifier,
+            &last.locked_layers,
+        ));
     }
     let _ = writeln!(md, "\nPlots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.");
     md

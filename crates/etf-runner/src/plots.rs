@@ -12,6 +12,20 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("plotting failed: {e}")
 }
 
+/// Axis labels without float noise: parameter counts as integers, small values in
+/// scientific notation.
+fn axis_label(v: &f64) -> String {
+    let a = v.abs();
+    if a >= 1000.0 {
+        format!("{v:.0}")
+    } else if a >= 0.01 || a == 0.0 {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
 fn epoch_range(history: &[EpochRecord]) -> std::ops::Range<f64> {
     0.5..history.len() as f64 + 0.5
 }
@@ -80,6 +94,7 @@ fn line_chart(
                 .configure_mesh()
                 .x_desc("epoch")
                 .y_desc(y_desc)
+                .y_label_formatter(&axis_label)
                 .draw()
                 .map_err(err)?;
             for s in series {
