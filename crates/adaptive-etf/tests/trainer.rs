@@ -22,6 +22,16 @@ fn data() -> Dataset {
     .unwrap()
 }
 
+/// The probe is the whole (small) training set.
+fn run_data(ds: &Dataset) -> RunData<'_> {
+    RunData {
+        train: &ds.train,
+        probe: &ds.train,
+        test: &ds.test,
+        num_classes: 4,
+    }
+}
+
 fn spec(adaptive: Option<AdaptiveConfig>, epochs: usize) -> TrainSpec {
     TrainSpec {
         epochs,
@@ -71,12 +81,7 @@ fn adaptive_now() -> AdaptiveConfig {
 #[test]
 fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
     let ds = data();
-    let run = RunData {
-        train: &ds.train,
-        probe: &ds.train,
-        test: &ds.test,
-        num_classes: 4,
-    };
+    let run = run_data(&ds);
     let mut t = trainer(
         &MlpVariant::Adaptive(adaptive_now()),
         spec(Some(adaptive_now()), 3),
@@ -172,12 +177,7 @@ fn without_times(t: &Trainer<Mlp>) -> String {
 #[test]
 fn resume_from_a_checkpoint_is_bit_exact() {
     let ds = data();
-    let run = RunData {
-        train: &ds.train,
-        probe: &ds.train,
-        test: &ds.test,
-        num_classes: 4,
-    };
+    let run = run_data(&ds);
     let adaptive = AdaptiveConfig {
         tau: 0.8,
         patience: 1,
@@ -261,12 +261,7 @@ fn assert_close(path: &str, a: &serde_json::Value, b: &serde_json::Value) {
 #[test]
 fn a_diverging_run_stops_with_a_clear_error() {
     let ds = data();
-    let run = RunData {
-        train: &ds.train,
-        probe: &ds.train,
-        test: &ds.test,
-        num_classes: 4,
-    };
+    let run = run_data(&ds);
     let mut s = spec(None, 2);
     s.optimizer = OptimizerSpec::Sgd {
         lr: 1e30,
@@ -288,12 +283,7 @@ fn a_diverging_run_stops_with_a_clear_error() {
 #[test]
 fn a_small_mlp_learns_the_synthetic_data() {
     let ds = data();
-    let run = RunData {
-        train: &ds.train,
-        probe: &ds.train,
-        test: &ds.test,
-        num_classes: 4,
-    };
+    let run = run_data(&ds);
     let mut t = trainer(&MlpVariant::Baseline, spec(None, 5));
     while !t.finished() {
         t.run_epoch(&run, &mut NoProgress).unwrap();
