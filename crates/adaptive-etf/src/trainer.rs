@@ -52,12 +52,13 @@ pub struct TrainerState {
     pub history: Vec<EpochRecord>,
 }
 
-/// Receives progress inside an epoch: `(step, steps, loss)`; the loss is read from the device
-/// only when [`Progress::wants_loss`] says so, since that read synchronises with the device.
+/// Receives progress inside an epoch: `(step, steps, running)`, where `running` is the epoch's
+/// mean training loss and accuracy so far. They are read from the device only every few steps
+/// and only when [`Progress::wants_loss`] says so, since that read synchronises with the device.
 pub trait Progress {
     /// Called after each step.
-    fn step(&mut self, step: usize, steps: usize, loss: Option<f64>);
-    /// Whether a loss read every few steps is wanted (a visible progress bar).
+    fn step(&mut self, step: usize, steps: usize, running: Option<(f64, f64)>);
+    /// Whether running loss and accuracy are wanted (a visible progress bar).
     fn wants_loss(&self) -> bool {
         false
     }
@@ -66,7 +67,7 @@ pub trait Progress {
 /// A [`Progress`] that ignores everything.
 pub struct NoProgress;
 impl Progress for NoProgress {
-    fn step(&mut self, _: usize, _: usize, _: Option<f64>) {}
+    fn step(&mut self, _: usize, _: usize, _: Option<(f64, f64)>) {}
 }
 
 /// The data of a run, already on the training device.
@@ -233,6 +234,7 @@ impl<M: CollapseModel> Trainer<M> {
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
         let mut lr = base_lr;
+        let mut seen = 0i64;
         for (step, batch) in train
             .batches(self.spec.batch_size, Some(epoch_seed), device)?
             .enumerate()
@@ -259,8 +261,16 @@ impl<M: CollapseModel> Trainer<M> {
             let bsz = ys.size()[0];
             loss_sum += loss.detach().to_kind(Kind::Double) * bsz as f64;
             correct += logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64);
+            seen += bsz;
             let read = progress.wants_loss() && (step % 20 == 0 || step + 1 == steps);
-            progress.step(step + 1, steps, read.then(|| loss.double_value(&[])));
+            let running = read.then(|| {
+                let seen = seen as f64;
+                (
+                    loss_sum.double_value(&[]) / seen,
+                    correct.int64_value(&[]) as f64 / seen,
+                )
+            });
+            progress.step(step + 1, steps, running);
         }
         let loss = loss_sum.double_value(&[]) / n as f64;
         let acc = correct.int64_value(&[]) as f64 / n as f64;

@@ -173,11 +173,11 @@ impl Bar {
 }
 
 impl Progress for Bar {
-    fn step(&mut self, step: usize, _steps: usize, loss: Option<f64>) {
+    fn step(&mut self, step: usize, _steps: usize, running: Option<(f64, f64)>) {
         if let Some(pb) = &self.0 {
             pb.set_position(step as u64);
-            if let Some(l) = loss {
-                pb.set_message(format!("loss {l:.4}"));
+            if let Some((loss, acc)) = running {
+                pb.set_message(format!("loss {loss:.4} acc {acc:.4}"));
             }
         }
     }
