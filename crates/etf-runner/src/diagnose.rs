@@ -49,7 +49,7 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         cfg.data.root = r.clone();
     }
     let data = load_data(&cfg, device)?;
-    let (_, trainer) = trainer_from_run(&dir, device, &data.dataset)?;
+    let trainer = trainer_from_run(&dir, &cfg, device, &data.dataset)?;
     let ds = &data.dataset;
     let run = RunData {
         train: &ds.train,

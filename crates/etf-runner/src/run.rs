@@ -266,22 +266,10 @@ pub fn run_job(
     )?;
     let ds = &data.dataset;
     tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(opts.device);
-    let model = build_model(
-        cfg,
-        variant,
-        &vs,
-        &ds.train.sample_shape(),
-        ds.num_classes as i64,
-    )?;
-    let mut trainer = Trainer::new(model, vs, train_spec(cfg, variant, seed)?)?;
+    let mut trainer = new_trainer(cfg, variant, seed, opts.device, ds)?;
     let ckpt = dir.join(CHECKPOINT);
     if opts.resume && ckpt.exists() {
-        let (tensors, state) = read_checkpoint(&ckpt)?;
-        let state: TrainerState = serde_json::from_value(state).context("checkpoint state")?;
-        trainer
-            .restore(state, tensors)
-            .with_context(|| format!("restoring {}", ckpt.display()))?;
+        restore_checkpoint(&mut trainer, &ckpt)?;
         log_line(
             dir,
             &format!("resumed after epoch {}", trainer.epochs_done()),
@@ -392,34 +380,47 @@ pub fn run_jobs(
     Ok(summaries)
 }
 
-/// Rebuilds the trainer of a run directory from its resolved config and checkpoint (for
-/// `etf diagnose`): the model with its locks and weights as they were after the last epoch.
-pub fn trainer_from_run(
-    dir: &Path,
+/// A trainer for one job: the variant's model built in a fresh `VarStore` on `device`.
+fn new_trainer(
+    cfg: &ExperimentConfig,
+    variant: &VariantConfig,
+    seed: u64,
     device: Device,
     ds: &Dataset,
-) -> Result<(ExperimentConfig, Trainer<AnyModel>)> {
-    let cfg = ExperimentConfig::load(&dir.join(CONFIG), &[])?;
-    let variant = cfg
-        .variants
-        .first()
-        .context("the run's config has no variant")?
-        .clone();
-    let seed = cfg.seeds.first().copied().unwrap_or(0);
+) -> Result<Trainer<AnyModel>> {
     let vs = nn::VarStore::new(device);
-    let model = build_model(
-        &cfg,
-        &variant,
-        &vs,
-        &ds.train.sample_shape(),
-        ds.num_classes as i64,
-    )?;
-    let mut trainer = Trainer::new(model, vs, train_spec(&cfg, &variant, seed)?)?;
-    let ckpt = dir.join(CHECKPOINT);
-    let (tensors, state) = read_checkpoint(&ckpt)?;
-    let state: TrainerState = serde_json::from_value(state).context("checkpoint state")?;
+    let shape = ds.train.sample_shape();
+    let model = build_model(cfg, variant, &vs, &shape, ds.num_classes as i64)?;
+    Ok(Trainer::new(model, vs, train_spec(cfg, variant, seed)?)?)
+}
+
+/// Restores a checkpoint written by [`run_job`] into a freshly built trainer.
+fn restore_checkpoint(trainer: &mut Trainer<AnyModel>, ckpt: &Path) -> Result<()> {
+    let (tensors, state) = read_checkpoint(ckpt)?;
+    let state: TrainerState = serde_json::from_value(state)
+        .with_context(|| format!("{}: checkpoint state", ckpt.display()))?;
     trainer
         .restore(state, tensors)
-        .with_context(|| format!("restoring {}", ckpt.display()))?;
-    Ok((cfg, trainer))
+        .with_context(|| format!("restoring {}", ckpt.display()))
+}
+
+/// Rebuilds the trainer of a run directory from its resolved config `cfg` (read from the run's
+/// `config.toml`) and its checkpoint (for `etf diagnose`): the model with its locks and weights
+/// as they were after the last epoch.
+pub fn trainer_from_run(
+    dir: &Path,
+    cfg: &ExperimentConfig,
+    device: Device,
+    ds: &Dataset,
+) -> Result<Trainer<AnyModel>> {
+    let config = dir.join(CONFIG);
+    let (Some(variant), Some(&seed)) = (cfg.variants.first(), cfg.seeds.first()) else {
+        bail!(
+            "{}: a run's config names one variant and one seed",
+            config.display()
+        );
+    };
+    let mut trainer = new_trainer(cfg, variant, seed, device, ds)?;
+    restore_checkpoint(&mut trainer, &dir.join(CHECKPOINT))?;
+    Ok(trainer)
 }
