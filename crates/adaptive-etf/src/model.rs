@@ -17,6 +17,13 @@ pub struct Taps {
     pub penultimate: Tensor,
 }
 
+impl Taps {
+    /// Every feature tensor the diagnostics read: the tapped layers, then the penultimate.
+    pub fn features(&self) -> impl Iterator<Item = &Tensor> {
+        self.layers.iter().chain([&self.penultimate])
+    }
+}
+
 /// A trainable named tensor and whether weight decay applies to it.
 pub struct NamedParam {
     /// Its variable name in the model's `VarStore`.

@@ -3,7 +3,7 @@
 
 use crate::adaptive::LockController;
 use crate::config::{AdaptiveConfig, OptimizerSpec};
-use crate::model::CollapseModel;
+use crate::model::{CollapseModel, Taps};
 use crate::record::{EpochRecord, LayerRecord};
 use crate::schedule::Schedule;
 use crate::TrainError;
@@ -287,29 +287,38 @@ impl<M: CollapseModel> Trainer<M> {
         tch::no_grad(|| self.measure_inner(data))
     }
 
+    /// Runs the model in evaluation mode over `split` and hands every batch's taps and labels
+    /// to `f`.
+    fn each_batch(
+        &self,
+        split: &Split,
+        mut f: impl FnMut(&Taps, &Tensor) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
+        for (xs, ys) in split.batches(self.spec.eval_batch_size, None, self.vs.device())? {
+            f(&self.model.forward_taps(&xs, false)?, &ys)?;
+        }
+        Ok(())
+    }
+
     fn measure_inner(&self, data: &RunData<'_>) -> Result<Evaluation, TrainError> {
         let device = self.vs.device();
         let c = data.num_classes;
-        let bs = self.spec.eval_batch_size;
-        let names = self.model.layer_names();
         // Pass 1: class means of every layer (and of the classifier's input) on the probe set.
         let mut means: Option<Vec<ClassMeans>> = None;
-        for (xs, ys) in data.probe.batches(bs, None, device)? {
-            let taps = self.model.forward_taps(&xs, false)?;
-            let feats: Vec<&Tensor> = taps.layers.iter().chain([&taps.penultimate]).collect();
+        self.each_batch(data.probe, |taps, ys| {
             let acc = match means.as_mut() {
                 Some(m) => m,
                 None => means.insert(
-                    feats
-                        .iter()
+                    taps.features()
                         .map(|f| ClassMeans::new(c, f.size()[1] as usize, device))
                         .collect::<Result<_, _>>()?,
                 ),
             };
-            for (m, f) in acc.iter_mut().zip(&feats) {
-                m.update(f, &ys)?;
+            for (m, f) in acc.iter_mut().zip(taps.features()) {
+                m.update(f, ys)?;
             }
-        }
+            Ok(())
+        })?;
         let stats: Vec<MeanStats> = means
             .ok_or(TrainError::EmptyData("probe"))?
             .into_iter()
@@ -330,65 +339,48 @@ impl<M: CollapseModel> Trainer<M> {
                 })
                 .collect()
         };
+        let update = |acc: &mut Vec<CollapseAccumulator>, taps: &Taps, ys: &Tensor| {
+            for (a, f) in acc.iter_mut().zip(taps.features()) {
+                a.update(f, ys)?;
+            }
+            Ok::<(), TrainError>(())
+        };
         // Pass 2 on the probe set, and one pass on the test set against the probe's means.
         let mut train_acc = accumulators()?;
-        for (xs, ys) in data.probe.batches(bs, None, device)? {
-            let taps = self.model.forward_taps(&xs, false)?;
-            for (a, f) in train_acc
-                .iter_mut()
-                .zip(taps.layers.iter().chain([&taps.penultimate]))
-            {
-                a.update(f, &ys)?;
-            }
-        }
+        self.each_batch(data.probe, |taps, ys| update(&mut train_acc, taps, ys))?;
         let mut test_acc = accumulators()?;
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
-        for (xs, ys) in data.test.batches(bs, None, device)? {
-            let taps = self.model.forward_taps(&xs, false)?;
-            for (a, f) in test_acc
-                .iter_mut()
-                .zip(taps.layers.iter().chain([&taps.penultimate]))
-            {
-                a.update(f, &ys)?;
-            }
+        self.each_batch(data.test, |taps, ys| {
+            update(&mut test_acc, taps, ys)?;
             let loss =
                 taps.logits
-                    .f_cross_entropy_loss::<Tensor>(&ys, None, Reduction::Sum, -100, 0.0)?;
+                    .f_cross_entropy_loss::<Tensor>(ys, None, Reduction::Sum, -100, 0.0)?;
             loss_sum += loss.to_kind(Kind::Double);
-            correct += taps
-                .logits
-                .argmax(-1, false)
-                .eq_tensor(&ys)
-                .sum(Kind::Int64);
-        }
+            correct += taps.logits.argmax(-1, false).eq_tensor(ys).sum(Kind::Int64);
+            Ok(())
+        })?;
         let n_test = data.test.len() as f64;
-        let mut layers = Vec::with_capacity(names.len());
-        let reports = train_acc
+        let mut records = Vec::with_capacity(train_acc.len());
+        let names = self
+            .model
+            .layer_names()
             .into_iter()
-            .zip(test_acc)
-            .map(|(tr, te)| -> Result<_, TrainError> { Ok((tr.finalize()?, te.finalize()?)) });
-        let mut classifier = None;
-        for (i, r) in reports.enumerate() {
-            let (train, test) = r?;
-            match names.get(i) {
-                Some(name) => layers.push(LayerRecord {
-                    name: name.clone(),
-                    train,
-                    test,
-                }),
-                None => {
-                    classifier = Some(LayerRecord {
-                        name: "classifier".into(),
-                        train,
-                        test,
-                    })
-                }
-            }
+            .chain(["classifier".to_string()]);
+        for ((tr, te), name) in train_acc.into_iter().zip(test_acc).zip(names) {
+            records.push(LayerRecord {
+                name,
+                train: tr.finalize()?,
+                test: te.finalize()?,
+            });
         }
+        // The last accumulator is the classifier's input (see `Taps::features`).
+        let classifier = records
+            .pop()
+            .ok_or(TrainError::EmptyData("classifier features"))?;
         Ok(Evaluation {
-            layers,
-            classifier: classifier.ok_or(TrainError::EmptyData("classifier features"))?,
+            layers: records,
+            classifier,
             test_loss: loss_sum.double_value(&[]) / n_test,
             test_accuracy: correct.int64_value(&[]) as f64 / n_test,
         })

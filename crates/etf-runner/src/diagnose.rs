@@ -114,10 +114,7 @@ fn dump_features(
     tch::no_grad(|| -> Result<()> {
         for (xs, ys) in split.batches(bs, None, device)? {
             let taps = model.forward_taps(&xs, false)?;
-            for (acc, t) in layers
-                .iter_mut()
-                .zip(taps.layers.iter().chain([&taps.penultimate, &taps.logits]))
-            {
+            for (acc, t) in layers.iter_mut().zip(taps.features().chain([&taps.logits])) {
                 acc.push(t.to_device(tch::Device::Cpu));
             }
             labels.push(ys.to_device(tch::Device::Cpu));
