@@ -84,14 +84,14 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
     let mut groups: BTreeMap<(String, String), Vec<&RunSummary>> = BTreeMap::new();
     let mut order: Vec<(String, String)> = Vec::new();
     for (_, s) in runs {
-        let key = (s.experiment.clone(), s.variant.clone());
+        let key = (s.head.experiment.clone(), s.head.variant.clone());
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
         groups.entry(key).or_default().push(s);
     }
     // Baselines first, then the other variants in the order they were found.
-    order.sort_by_key(|k| groups[k][0].kind != VariantKind::Baseline);
+    order.sort_by_key(|k| groups[k][0].head.kind != VariantKind::Baseline);
     let mut md = String::new();
     let _ = writeln!(md, "| experiment | variant | seeds | test acc (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -101,7 +101,7 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
         let (m, sd) = mean_std(&accs);
         let baseline = groups
             .iter()
-            .find(|((e, _), rs)| e == &key.0 && rs[0].kind == VariantKind::Baseline)
+            .find(|((e, _), rs)| e == &key.0 && rs[0].head.kind == VariantKind::Baseline)
             .map(|(_, rs)| rs);
         let learn = rows.iter().map(|r| r.learnable_params as f64).sum::<f64>() / rows.len() as f64;
         let base_params = baseline.map_or(rows[0].total_params as f64, |b| {
@@ -135,7 +135,7 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
             "| {} | {} | {} | {:.2} ± {:.2} % | {} | {:.0} | {:.1} % | {} | {} | {} | {} | {} | {:.1} |",
             key.0,
             key.1,
-            rows.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(","),
+            rows.iter().map(|r| r.head.seed.to_string()).collect::<Vec<_>>().join(","),
             100.0 * m,
             100.0 * sd,
             delta.unwrap_or_else(|| "n/a".into()),

@@ -11,18 +11,9 @@ use std::path::Path;
 /// The end state of one run (one variant, one seed), as `summary.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunSummary {
-    /// Experiment name.
-    pub experiment: String,
-    /// Variant name.
-    pub variant: String,
-    /// Variant kind.
-    pub kind: VariantKind,
-    /// Seed.
-    pub seed: u64,
-    /// Data set name.
-    pub dataset: String,
-    /// Device it trained on (`cpu`, `cuda:0`).
-    pub device: String,
+    /// Which run this is (stored as top-level fields of `summary.json`).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// Epochs run.
     pub epochs: usize,
     /// Final test accuracy.
@@ -77,12 +68,7 @@ impl RunSummary {
         let n = history.len() as f64;
         let total_seconds: f64 = history.iter().map(EpochRecord::epoch_seconds).sum();
         Ok(Self {
-            experiment: head.experiment,
-            variant: head.variant,
-            kind: head.kind,
-            seed: head.seed,
-            dataset: head.dataset,
-            device: head.device,
+            head,
             epochs: history.len(),
             test_accuracy: last.test_accuracy,
             train_accuracy: last.train_accuracy,
@@ -108,6 +94,7 @@ impl RunSummary {
 }
 
 /// The identifying fields of a [`RunSummary`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SummaryHead {
     /// Experiment name.
     pub experiment: String,
@@ -117,9 +104,9 @@ pub struct SummaryHead {
     pub kind: VariantKind,
     /// Seed.
     pub seed: u64,
-    /// Data set.
+    /// Data set name.
     pub dataset: String,
-    /// Device.
+    /// Device it trained on (`cpu`, `cuda:0`).
     pub device: String,
 }
 
@@ -274,11 +261,15 @@ pub fn collapse_table(
 /// `report.md`: the run in a page a person reads.
 pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# {} / {} (seed {})\n", s.experiment, s.variant, s.seed);
+    let _ = writeln!(
+        md,
+        "# {} / {} (seed {})\n",
+        s.head.experiment, s.head.variant, s.head.seed
+    );
     let _ = writeln!(
         md,
         "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
-        s.dataset, s.device, s.epochs, s.total_seconds
+        s.head.dataset, s.head.device, s.epochs, s.total_seconds
     );
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let _ = writeln!(md, "| test accuracy (final) | {:.4} |", s.test_accuracy);
