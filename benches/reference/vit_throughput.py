@@ -88,14 +88,22 @@ def main():
     ap.add_argument("--mlp-ratio", type=float, default=4.0)
     ap.add_argument("--patch", type=int, default=7)
     ap.add_argument("--variants", default="baseline,etf")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
+    dev = torch.device(args.device)
+
+    def sync():
+        # CUDA runs asynchronously: wait for queued kernels before reading the clock.
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     nb = 8
-    data = torch.randn(nb, args.batch, 1, 28, 28)
-    labels = torch.randint(0, 10, (nb, args.batch))
+    data = torch.randn(nb, args.batch, 1, 28, 28, device=dev)
+    labels = torch.randint(0, 10, (nb, args.batch), device=dev)
     for variant in args.variants.split(","):
-        model = Vit(1, 28, args.patch, args.dim, args.depth, args.heads, args.mlp_ratio, 10)
+        model = Vit(1, 28, args.patch, args.dim, args.depth, args.heads, args.mlp_ratio, 10).to(dev)
         if variant == "etf":
             fix_ffn_weights(model)
         decay, no_decay = [], []
@@ -111,17 +119,19 @@ def main():
         start = None
         for step in range(args.warmup + args.steps):
             if step == args.warmup:
+                sync()
                 start = time.perf_counter()
             i = step % nb
             loss = F.cross_entropy(model(data[i]), labels[i])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        sync()
         elapsed = time.perf_counter() - start
         rate = args.steps * args.batch / elapsed
         print(
             f"impl=pytorch variant={variant} samples_per_s={rate:.1f} steps={args.steps} "
-            f"batch={args.batch} threads={args.threads} learnable={learnable} loss={loss.item():.4f}"
+            f"batch={args.batch} threads={args.threads} device={args.device} learnable={learnable} loss={loss.item():.4f}"
         )
 
 

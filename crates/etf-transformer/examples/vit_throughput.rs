@@ -1,4 +1,4 @@
-//! Training throughput of a ViT on CPU, baseline vs ETF FFNs (all blocks, both matrices).
+//! Training throughput of a ViT, baseline vs ETF FFNs (all blocks, both matrices), on CPU or CUDA.
 //!
 //! Trains on in-memory random 28×28×1 inputs (8 batches, cycled) with AdamW (decay 0.05 on
 //! weight matrices) and prints one line per variant: `impl=tch variant=… samples_per_s=…`.
@@ -9,7 +9,8 @@
 //! cargo run --release -p etf-transformer --example vit_throughput -- --steps 30 --threads 2
 //! ```
 //! Options (defaults): `--steps 30 --warmup 3 --batch 128 --threads 2 --dim 64 --depth 4
-//! --heads 4 --mlp-ratio 4 --patch 7 --variants baseline,etf`.
+//! --heads 4 --mlp-ratio 4 --patch 7 --variants baseline,etf --device cpu` (`cpu` or `cuda`;
+//! on CUDA the device is synchronised before each timer read).
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -61,8 +62,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         mlp_ratio: get(&args, "mlp-ratio", 4.0)?,
         ..Default::default()
     };
+    let device = match get(&args, "device", "cpu".to_string())?.as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
+        "cuda" => return Err("--device cuda: libtorch sees no CUDA device".into()),
+        other => return Err(format!("--device: expected cpu or cuda, got {other:?}").into()),
+    };
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
     tch::set_num_threads(threads);
-    let device = Device::Cpu;
     tch::manual_seed(0);
     let n_batches = 8;
     let data = Tensor::randn([n_batches, batch, 1, 28, 28], (Kind::Float, device));
@@ -97,6 +108,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut loss = 0.0;
         for step in 0..warmup + steps {
             if step == warmup {
+                sync();
                 start = Instant::now();
             }
             let i = (step % n_batches as usize) as i64;
@@ -109,11 +121,12 @@ fn main() -> Result<(), Box<dyn Error>> {
                 loss = l.double_value(&[]);
             }
         }
+        sync();
         let elapsed = start.elapsed().as_secs_f64();
         let rate = (steps as i64 * batch) as f64 / elapsed;
         println!(
             "impl=tch variant={variant} samples_per_s={rate:.1} steps={steps} batch={batch} \
-             threads={threads} learnable={} loss={loss:.4}",
+             threads={threads} device={device:?} learnable={} loss={loss:.4}",
             vit.learnable_params()
         );
     }

@@ -88,13 +88,12 @@ pub fn etf_map(
         other => other,
     };
     let m = simplex_etf(k, p, orientation, Kind::Double, Device::Cpu)?;
-    let w = if out_dim >= in_dim {
-        m
-    } else {
-        m.f_tr()?.f_contiguous()?
-    };
+    let w = if out_dim >= in_dim { m } else { m.f_tr()? };
+    // Row-major, as `linear` expects its weight: the QR behind `simplex_etf` returns
+    // column-major factors, and a fixed weight is laid out once rather than on every product.
     Ok(w.f_mul_scalar(alpha)?
         .f_to_kind(kind)?
+        .f_contiguous()?
         .f_to_device(device)?)
 }
 

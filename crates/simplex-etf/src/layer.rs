@@ -7,7 +7,7 @@ use crate::optim::{numel, same_tensor, set_grads_to_none, Optimizer};
 use crate::EtfError;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Configuration-level choice of orientation (spec §1). `Random` takes its seed from
 /// [`EtfSpec::seed`]; `Nearest` needs an existing weight, so it only applies to
@@ -305,7 +305,8 @@ impl LockableLinear {
                     None => Ok(y),
                 }
             }
-            _ => Ok(xs.f_linear(&self.weight, self.bias.as_ref())?),
+            Some(_) => frozen_dense_forward(xs, &self.weight, self.bias.as_ref()),
+            None => Ok(xs.f_linear(&self.weight, self.bias.as_ref())?),
         }
     }
 
@@ -385,6 +386,34 @@ impl Module for LockableLinear {
             Err(e) => panic!("LockableLinear::forward: {e}"),
         }
     }
+}
+
+/// `x Wᵀ + b` for a frozen (non-canonical) ETF weight.
+///
+/// A frozen weight never needs a gradient, so its product may be evaluated in whichever order
+/// the BLAS runs fastest. On CPU a narrowing map (`out < in`, e.g. a classifier `H → 10`) on a
+/// `batch × in` input is computed as `(W xᵀ + b)ᵀ`: MKL's skinny GEMM with 10 output columns
+/// (the `x Wᵀ` order `linear` uses) ran about 1.6× slower than the same product with 10 output
+/// rows (docs/benchmarks.md, `etf_vs_dense`). Autograd then returns the input gradient `G W`
+/// in `x`'s row-major layout, and the output is made contiguous (a `batch × out` copy) so that
+/// callers may `view` it. Other shapes and devices use `linear`.
+fn frozen_dense_forward(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor, EtfError> {
+    let (out_dim, in_dim) = (weight.size()[0], weight.size()[1]);
+    let narrowing_cpu_matrix =
+        xs.device() == Device::Cpu && xs.dim() == 2 && out_dim < in_dim && xs.size()[1] == in_dim;
+    if !narrowing_cpu_matrix {
+        return Ok(xs.f_linear(weight, bias)?);
+    }
+    let xt = xs.f_tr()?;
+    let yt = match bias {
+        Some(b) => b.f_unsqueeze(1)?.f_addmm(weight, &xt)?,
+        None => weight.f_mm(&xt)?,
+    };
+    Ok(yt.f_tr()?.f_contiguous()?)
 }
 
 /// A linear layer constrained to an ETF map from construction (spec §2): a [`LockableLinear`]

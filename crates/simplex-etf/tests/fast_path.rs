@@ -47,3 +47,49 @@ fn fast_path_matches_dense_in_f32() {
 fn fast_path_matches_dense_in_f64() {
     compare(Kind::Double, 1e-13);
 }
+
+/// A frozen dense (non-canonical) layer evaluates narrowing maps in a reordered product on CPU;
+/// its outputs, input gradients and bias gradients must be those of `x Wᵀ + b` (to 1e-6
+/// relative in f32), and its output row-major, whichever branch a shape takes.
+#[test]
+fn frozen_dense_layer_matches_linear() {
+    use simplex_etf::{EtfLinear, EtfSpec, LockOrientation};
+    use tch::nn;
+    tch::manual_seed(3);
+    // Narrowing 2-D (reordered), square, widening, and a 3-D input (the last three: `linear`).
+    for (out, inp, three_d) in [
+        (10, 256, false),
+        (10, 1024, false),
+        (64, 64, false),
+        (64, 16, false),
+        (10, 256, true),
+    ] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let spec = EtfSpec::new(LockOrientation::Random, 7);
+        let layer = EtfLinear::new(&vs.root(), inp, out, true, &spec)
+            .unwrap()
+            .into_inner();
+        let w = layer.weight().shallow_clone();
+        let mut b = layer.bias().unwrap().shallow_clone();
+        let lead: &[i64] = if three_d { &[4, 3] } else { &[32] };
+        let x = Tensor::randn([lead, &[inp]].concat(), (Kind::Float, Device::Cpu));
+        let g = Tensor::randn([lead, &[out]].concat(), (Kind::Float, Device::Cpu));
+
+        let (y, gx) = out_and_grad(&x, &g, |x| layer.f_forward(x).unwrap());
+        let gb = b.grad().copy();
+        b.zero_grad();
+        let (y_ref, gx_ref) = out_and_grad(&x, &g, |x| x.linear(&w, Some(&b)));
+        let gb_ref = b.grad();
+
+        assert!(y.is_contiguous(), "{out}x{inp}: output not row-major");
+        let (ey, eg, eb) = (
+            max_rel(&y, &y_ref),
+            max_rel(&gx, &gx_ref),
+            max_rel(&gb, &gb_ref),
+        );
+        assert!(
+            ey < 1e-6 && eg < 1e-6 && eb < 1e-6,
+            "{out}x{inp}: output {ey:e}, input grad {eg:e}, bias grad {eb:e}"
+        );
+    }
+}

@@ -142,22 +142,31 @@ fn random_orientation_is_identical_on_cuda() {
     if !tch::Cuda::is_available() {
         return; // Checked on GPU machines; nothing to compare against here.
     }
-    let cpu = simplex_etf(
-        16,
-        64,
-        Orientation::Random { seed: 5 },
-        Kind::Float,
-        Device::Cpu,
-    )
-    .unwrap();
-    let gpu = simplex_etf(
-        16,
-        64,
-        Orientation::Random { seed: 5 },
-        Kind::Float,
-        Device::Cuda(0),
-    )
-    .unwrap();
-    assert_eq!(gpu.device(), Device::Cuda(0));
-    assert!(gpu.to_device(Device::Cpu).equal(&cpu));
+    // The construction runs on the CPU in f64 and is then moved, so a seed must give the same
+    // bits on both devices, for either float kind and for square and tall shapes.
+    for (k, p, seed) in [(16, 64, 5), (10, 10, 0), (10, 400, 1), (100, 768, 42)] {
+        for kind in [Kind::Float, Kind::Double] {
+            let cpu = simplex_etf(k, p, Orientation::Random { seed }, kind, Device::Cpu).unwrap();
+            let gpu =
+                simplex_etf(k, p, Orientation::Random { seed }, kind, Device::Cuda(0)).unwrap();
+            assert_eq!(gpu.device(), Device::Cuda(0));
+            assert!(
+                gpu.to_device(Device::Cpu).equal(&cpu),
+                "K={k} p={p} seed={seed} {kind:?}: CUDA and CPU differ"
+            );
+        }
+    }
+    // Printed (with --nocapture) so a GPU log shows that the comparison ran.
+    println!("random(seed) ETFs: CUDA = CPU bit for bit (4 shapes, f32 and f64)");
+}
+
+#[test]
+fn etf_maps_are_row_major() {
+    // A fixed weight is laid out once as `linear` reads it, whatever the QR returned.
+    for (out, inp) in [(64, 64), (64, 16), (10, 256)] {
+        for orientation in [Orientation::Canonical, Orientation::Random { seed: 2 }] {
+            let w = etf_map(out, inp, 1.0, orientation, Kind::Float, Device::Cpu).unwrap();
+            assert!(w.is_contiguous(), "{out}x{inp} {orientation:?}");
+        }
+    }
 }
