@@ -97,9 +97,9 @@ struct RunArgs {
 struct SweepArgs {
     /// The experiment file (TOML).
     config: PathBuf,
-    /// Seeds as a range `a..b` (b excluded) or a list `0,3,7`.
-    #[arg(long, default_value = "0..5")]
-    seeds: String,
+    /// Seeds as a range `a..b` (b excluded) or a list `0,3,7` (default: the config's `seeds`).
+    #[arg(long)]
+    seeds: Option<String>,
     /// Run only shard i of n (0-based i): jobs whose index ≡ i (mod n).
     #[arg(long)]
     shard: Option<String>,
@@ -232,7 +232,8 @@ pub fn main_with(cli: Cli) -> Result<()> {
         Command::Run(a) => run_experiment(&a.config, a.seed.map(|s| vec![s]), None, &a.common),
         Command::Sweep(a) => {
             let shard = a.shard.as_deref().map(parse_shard).transpose()?;
-            run_experiment(&a.config, Some(parse_seeds(&a.seeds)?), shard, &a.common)
+            let seeds = a.seeds.as_deref().map(parse_seeds).transpose()?;
+            run_experiment(&a.config, seeds, shard, &a.common)
         }
         Command::Compare { runs } => {
             let found = find_summaries(&runs)?;

@@ -232,6 +232,32 @@ fn finished_runs_are_not_overwritten_and_sweeps_shard() {
 }
 
 #[test]
+fn a_sweep_without_seeds_trains_the_config_seeds() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("sweep-default");
+    let r = etf(&[
+        "sweep",
+        s(&cfg),
+        "--variant",
+        "baseline",
+        "--out",
+        s(&out),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.synthetic.train_per_class=100",
+        "--set",
+        "seeds=[2]",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let seeds: Vec<String> = std::fs::read_dir(out.join("baseline"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(seeds, ["seed-2"]);
+}
+
+#[test]
 fn a_diverging_resume_keeps_the_last_good_checkpoint() {
     let (tmp, cfg) = setup();
     let out = tmp.path().join("nan");
