@@ -220,10 +220,7 @@ impl CollapseAccumulator {
         let classifier = match &self.classifier {
             None => None,
             Some(clf) => Some(ClassifierReport {
-                equinorm: clf.nc2.equinorm,
-                equiangularity: clf.nc2.equiangularity,
-                max_angle: clf.nc2.max_angle,
-                etf_error: clf.nc2.etf_error,
+                nc2: clf.nc2,
                 nc3: clf.nc3,
                 nc4: fraction(&self.mismatches)?,
                 accuracy: fraction(&self.classifier_correct)?,
@@ -237,10 +234,7 @@ impl CollapseAccumulator {
             rank: stats.rank(),
             num_samples: n as u64,
             nc1,
-            equinorm: nc2.equinorm,
-            equiangularity: nc2.equiangularity,
-            max_angle: nc2.max_angle,
-            etf_error: nc2.etf_error,
+            nc2,
             cdnv: cdnv(stats.gram(), &class_variances, c),
             ncc_accuracy: fraction(&self.ncc_correct)?,
             within_trace: sums.iter().sum::<f64>() / nf,

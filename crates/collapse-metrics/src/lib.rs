@@ -56,7 +56,7 @@
 //! pass2.update(&features, &labels)?;
 //! let report = pass2.finalize()?;
 //!
-//! assert!(report.nc1.abs() < 1e-12 && report.etf_error < 1e-6);
+//! assert!(report.nc1.abs() < 1e-12 && report.nc2.etf_error < 1e-6);
 //! assert_eq!(report.ncc_accuracy, 1.0);
 //! assert!(report.classifier.as_ref().is_some_and(|c| c.nc3 < 1e-12 && c.nc4 == 0.0));
 //! let json = serde_json::to_string(&report).expect("serialisable");

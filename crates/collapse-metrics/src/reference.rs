@@ -151,10 +151,7 @@ pub fn report(
         rank,
         num_samples: n as u64,
         nc1,
-        equinorm: nc2.equinorm,
-        equiangularity: nc2.equiangularity,
-        max_angle: nc2.max_angle,
-        etf_error: nc2.etf_error,
+        nc2,
         cdnv: cdnv_terms.iter().sum::<f64>() / cdnv_terms.len() as f64,
         ncc_accuracy,
         within_trace: sigma_w.f_trace()?.f_double_value(&[])?,
@@ -247,10 +244,7 @@ fn classifier_report(
     let nc2 = rows_nc2(&weight)?;
     let mismatches = host_f64(&predicted.f_ne_tensor(ncc)?.f_sum(Kind::Double)?)?;
     Ok(ClassifierReport {
-        equinorm: nc2.equinorm,
-        equiangularity: nc2.equiangularity,
-        max_angle: nc2.max_angle,
-        etf_error: nc2.etf_error,
+        nc2,
         nc3,
         nc4: mismatches[0] / n,
         accuracy: fraction_equal(&predicted, &eval.labels, n)?,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::geometry::nan_null;
+use crate::geometry::{nan_null, Nc2};
 use crate::GlobalMean;
 
 /// Neural-collapse diagnostics of one layer.
@@ -30,21 +30,12 @@ pub struct CollapseReport {
     /// when all class means coincide (rank 0).
     #[serde(deserialize_with = "nan_null::deserialize")]
     pub nc1: f64,
-    /// NC2 equinorm of the centred means: `std_c ‖μ̃_c‖ / mean_c ‖μ̃_c‖` (Papyan et al. 2020;
-    /// population std — their code's Bessel-corrected value is `sqrt(C/(C−1)) ×` this).
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub equinorm: f64,
-    /// NC2 equiangularity: `std_{c<c'} cos(μ̃_c, μ̃_c')` over the `m = C(C−1)/2` pairs (Papyan
-    /// et al. 2020; population std — Bessel-corrected is `sqrt(m/(m−1)) ×` this).
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub equiangularity: f64,
-    /// NC2 max-angle: `mean_{c≠c'} |cos(μ̃_c, μ̃_c') + 1/(C−1)|` (Papyan et al. 2020).
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub max_angle: f64,
-    /// NC2 ETF error: `‖G/‖G‖_F − (I − 11ᵀ/C)/sqrt(C−1)‖_F`, `G = M̃ᵀM̃` (Zhu et al. 2021's
-    /// NC2; 0 iff the centred means form a simplex ETF of any scale).
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub etf_error: f64,
+    /// NC2 of the centred means `μ̃_c`: equinorm, equiangularity and max-angle (Papyan et al.
+    /// 2020; population stds, see [`Nc2`] for the Bessel-corrected conversion) and the ETF error
+    /// with `G = M̃ᵀM̃` (Zhu et al. 2021; 0 iff the centred means form a simplex ETF of any
+    /// scale). Flattened in serde: the four keys sit at this level of the JSON.
+    #[serde(flatten)]
+    pub nc2: Nc2,
     /// CDNV (Galanti, György & Hutter 2022): `mean_{c<c'} (V_c + V_c') / (2‖μ_c − μ_c'‖²)`,
     /// `V_c` = [`class_variances`](Self::class_variances)`[c]`. Independent of `μ_G`.
     #[serde(deserialize_with = "nan_null::deserialize")]
@@ -77,18 +68,10 @@ impl CollapseReport {
 /// (uncentred, as in Papyan et al. 2020); `etf_error` uses `G = WWᵀ` (Zhu et al. 2021).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierReport {
-    /// `std_c ‖w_c‖ / mean_c ‖w_c‖` (population std).
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub equinorm: f64,
-    /// `std_{c<c'} cos(w_c, w_c')` (population std).
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub equiangularity: f64,
-    /// `mean_{c≠c'} |cos(w_c, w_c') + 1/(C−1)|`.
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub max_angle: f64,
-    /// `‖WWᵀ/‖WWᵀ‖_F − (I − 11ᵀ/C)/sqrt(C−1)‖_F`.
-    #[serde(deserialize_with = "nan_null::deserialize")]
-    pub etf_error: f64,
+    /// NC2 of the rows `w_c` (uncentred): equinorm, equiangularity, max-angle and the ETF
+    /// error with `G = WWᵀ`. Flattened in serde: the four keys sit at this level of the JSON.
+    #[serde(flatten)]
+    pub nc2: Nc2,
     /// NC3, self-duality: `‖W/‖W‖_F − M̃ᵀ/‖M̃‖_F‖_F²` (Papyan et al. 2020, squared as in their
     /// code). Zhu et al. (2021) measure duality differently, with `WM̃` against the ETF Gram.
     #[serde(deserialize_with = "nan_null::deserialize")]

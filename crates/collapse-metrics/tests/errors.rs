@@ -206,17 +206,37 @@ fn reports_round_trip_through_json() {
     assert!(json.contains("\"global_mean\":\"unweighted\""), "{json}");
     let back: CollapseReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, r);
+    // The NC2 measures are flattened: their keys sit beside `nc1` (and beside `nc3` for the
+    // classifier), as in reports written before they were grouped into `Nc2`.
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let nc2 = r.nc2;
+    let w_nc2 = r.classifier.as_ref().unwrap().nc2;
+    for (key, v, w) in [
+        ("equinorm", nc2.equinorm, w_nc2.equinorm),
+        ("equiangularity", nc2.equiangularity, w_nc2.equiangularity),
+        ("max_angle", nc2.max_angle, w_nc2.max_angle),
+        ("etf_error", nc2.etf_error, w_nc2.etf_error),
+    ] {
+        assert_eq!(value[key].as_f64(), Some(v), "{key}");
+        assert_eq!(
+            value["classifier"][key].as_f64(),
+            Some(w),
+            "classifier {key}"
+        );
+    }
+    assert!(value.get("nc2").is_none(), "{json}");
 
     // Undefined measures (here: all class means coincide) are NaN, stored as null.
     let same = Tensor::ones([6, 2], F64);
     let y = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]);
     let r = collapse_report(&same, &y, 3, None, GlobalMean::Weighted).unwrap();
     assert_eq!(r.rank, 0);
-    assert!(r.nc1.is_nan() && r.equinorm.is_nan());
+    assert!(r.nc1.is_nan() && r.nc2.equinorm.is_nan());
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"nc1\":null"), "{json}");
+    assert!(json.contains("\"equinorm\":null"), "{json}");
     let back: CollapseReport = serde_json::from_str(&json).unwrap();
-    assert!(back.nc1.is_nan() && back.cdnv.is_nan());
+    assert!(back.nc1.is_nan() && back.cdnv.is_nan() && back.nc2.equinorm.is_nan());
     assert_eq!(back.class_counts, r.class_counts);
 }
 

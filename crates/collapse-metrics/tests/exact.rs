@@ -33,14 +33,24 @@ fn perfect_collapse_measures_zero() {
             .expect("valid input");
         let ctx = format!("C = {c}, d = {d}: {r:?}");
         assert!(r.nc1.abs() < 1e-20, "{ctx}");
-        for v in [r.equinorm, r.equiangularity, r.max_angle, r.etf_error] {
+        for v in [
+            r.nc2.equinorm,
+            r.nc2.equiangularity,
+            r.nc2.max_angle,
+            r.nc2.etf_error,
+        ] {
             assert!(v.abs() < 1e-12, "{ctx}");
         }
         assert_eq!(r.ncc_accuracy, 1.0, "{ctx}");
         assert_eq!(r.rank, c as usize - 1, "{ctx}");
         assert!(r.within_trace < 1e-20, "{ctx}");
         let w = r.classifier.expect("classifier given");
-        for v in [w.equinorm, w.equiangularity, w.max_angle, w.etf_error] {
+        for v in [
+            w.nc2.equinorm,
+            w.nc2.equiangularity,
+            w.nc2.max_angle,
+            w.nc2.etf_error,
+        ] {
             assert!(v.abs() < 1e-12, "{ctx}");
         }
         assert!(w.nc3.abs() < 1e-20, "{ctx}");
@@ -79,7 +89,12 @@ fn two_classes_by_hand() {
     // (−1, −1) of class 0 is nearer μ_1.
     close(r.ncc_accuracy, 0.75);
     // Centred means ±e₁: a two-vector simplex ETF.
-    for v in [r.equinorm, r.equiangularity, r.max_angle, r.etf_error] {
+    for v in [
+        r.nc2.equinorm,
+        r.nc2.equiangularity,
+        r.nc2.max_angle,
+        r.nc2.etf_error,
+    ] {
         close(v, 0.0);
     }
     let w = r.classifier.unwrap();
@@ -87,12 +102,12 @@ fn two_classes_by_hand() {
     close(w.accuracy, 0.5);
     close(w.nc4, 0.25);
     let n0 = 1.25f64.sqrt();
-    close(w.equinorm, (n0 - 1.0) / (n0 + 1.0));
-    close(w.equiangularity, 0.0);
-    close(w.max_angle, 1.0 - 1.0 / n0);
+    close(w.nc2.equinorm, (n0 - 1.0) / (n0 + 1.0));
+    close(w.nc2.equiangularity, 0.0);
+    close(w.nc2.max_angle, 1.0 - 1.0 / n0);
     let g = 4.5625f64.sqrt();
     let etf_sq = (1.25 / g - 0.5).powi(2) + 2.0 * (0.5 - 1.0 / g).powi(2) + (1.0 / g - 0.5).powi(2);
-    close(w.etf_error, etf_sq.sqrt());
+    close(w.nc2.etf_error, etf_sq.sqrt());
     // W/‖W‖_F = [[2/3, 1/3], [−2/3, 0]] against M̃ᵀ/‖M̃‖_F = [[1/√2, 0], [−1/√2, 0]].
     close(w.nc3, 2.0 * (2.0 / 3.0 - 0.5f64.sqrt()).powi(2) + 1.0 / 9.0);
 }

@@ -127,10 +127,10 @@ fn layer_values(l: &LayerRecord) -> [f64; 8] {
         t.ncc_accuracy,
         l.test.ncc_accuracy,
         t.nc1,
-        t.equinorm,
-        t.equiangularity,
-        t.max_angle,
-        t.etf_error,
+        t.nc2.equinorm,
+        t.nc2.equiangularity,
+        t.nc2.max_angle,
+        t.nc2.etf_error,
         t.cdnv,
     ]
 }
@@ -202,10 +202,10 @@ pub fn metrics_csv(history: &[EpochRecord]) -> String {
         match &r.classifier.train.classifier {
             Some(c) => row.extend(
                 [
-                    c.equinorm,
-                    c.equiangularity,
-                    c.max_angle,
-                    c.etf_error,
+                    c.nc2.equinorm,
+                    c.nc2.equiangularity,
+                    c.nc2.max_angle,
+                    c.nc2.etf_error,
                     c.nc3,
                     c.nc4,
                 ]
@@ -252,7 +252,7 @@ pub fn collapse_table(
         let _ = writeln!(
             md,
             "\nClassifier W: equinorm {:.4}, equiangularity {:.4}, max-angle {:.4}, ETF error {:.4}; NC3 {:.4}; NC4 {:.4}.",
-            c.equinorm, c.equiangularity, c.max_angle, c.etf_error, c.nc3, c.nc4
+            c.nc2.equinorm, c.nc2.equiangularity, c.nc2.max_angle, c.nc2.etf_error, c.nc3, c.nc4
         );
     }
     md
