@@ -32,6 +32,10 @@ enum Command {
         /// Run directories, or folders holding runs.
         #[arg(required = true)]
         runs: Vec<PathBuf>,
+        /// Also compare unfinished runs (a checkpoint but no summary.json yet: still running,
+        /// or stopped), at their last completed epoch, marked as such.
+        #[arg(long)]
+        partial: bool,
     },
     /// Collapse report of a saved model; optionally dump each layer's features as `.npy`.
     Diagnose {
@@ -203,7 +207,7 @@ fn run_experiment(
     if dirs.is_empty() {
         return Ok(());
     }
-    let table = compare_table(&find_summaries(&dirs)?);
+    let table = compare_table(&find_summaries(&dirs, false)?);
     println!("\n{table}");
     write_atomic(&out.join("comparison.md"), table.as_bytes())?;
     println!(
@@ -235,10 +239,17 @@ pub fn main_with(cli: Cli) -> Result<()> {
             let seeds = a.seeds.as_deref().map(parse_seeds).transpose()?;
             run_experiment(&a.config, seeds, shard, &a.common)
         }
-        Command::Compare { runs } => {
-            let found = find_summaries(&runs)?;
+        Command::Compare { runs, partial } => {
+            let found = find_summaries(&runs, partial)?;
             if found.is_empty() {
-                bail!("no finished runs (summary.json) under {:?}", runs);
+                if partial {
+                    bail!("no runs (summary.json or checkpoint) under {:?}", runs);
+                }
+                bail!(
+                    "no finished runs (summary.json) under {:?}; --partial also compares \
+                     unfinished ones at their last completed epoch",
+                    runs
+                );
             }
             println!("{}", compare_table(&found));
             Ok(())

@@ -1,26 +1,30 @@
 //! `etf compare`: a side-by-side table of runs, grouped by experiment and variant.
 
-use crate::config::VariantKind;
-use crate::output::RunSummary;
+use crate::config::{ExperimentConfig, VariantKind};
+use crate::io::read_checkpoint;
+use crate::output::{RunSummary, SummaryHead};
+use adaptive_etf::TrainerState;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Finds every `summary.json` under the given paths (a run directory or any folder above runs).
-pub fn find_summaries(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunSummary)>> {
+/// With `unfinished`, a run directory holding a checkpoint but no summary yet (a run still
+/// going, or stopped) counts too, summarised at its last completed epoch.
+pub fn find_summaries(paths: &[PathBuf], unfinished: bool) -> Result<Vec<(PathBuf, RunSummary)>> {
     let mut out = Vec::new();
     for p in paths {
         if !p.exists() {
             bail!("{}: no such run directory", p.display());
         }
-        walk(p, &mut out)?;
+        walk(p, unfinished, &mut out)?;
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
+fn walk(dir: &Path, unfinished: bool, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
     let summary = dir.join(crate::run::SUMMARY);
     if summary.is_file() {
         let text = std::fs::read_to_string(&summary)
@@ -28,6 +32,10 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
         let s: RunSummary = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a run summary", summary.display()))?;
         out.push((dir.to_path_buf(), s));
+        return Ok(());
+    }
+    if unfinished && dir.join(crate::run::CHECKPOINT).is_file() {
+        out.push((dir.to_path_buf(), unfinished_summary(dir)?));
         return Ok(());
     }
     if dir.is_dir() {
@@ -38,10 +46,40 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
             .collect();
         entries.sort();
         for e in entries {
-            walk(&e, out)?;
+            walk(&e, unfinished, out)?;
         }
     }
     Ok(())
+}
+
+/// The summary of an unfinished run at its last completed epoch, from the history its
+/// checkpoint holds and the one variant and seed of its `config.toml`.
+fn unfinished_summary(dir: &Path) -> Result<RunSummary> {
+    let config = dir.join(crate::run::CONFIG);
+    let ckpt = dir.join(crate::run::CHECKPOINT);
+    let cfg = ExperimentConfig::load(&config, &[])?;
+    let (Some(variant), Some(&seed)) = (cfg.variants.first(), cfg.seeds.first()) else {
+        bail!(
+            "{}: a run's config names one variant and one seed",
+            config.display()
+        );
+    };
+    let (_, state) = read_checkpoint(&ckpt)?;
+    let state: TrainerState = serde_json::from_value(state)
+        .with_context(|| format!("{}: checkpoint state", ckpt.display()))?;
+    let head = SummaryHead {
+        experiment: cfg.name.clone(),
+        variant: variant.name.clone(),
+        kind: variant.kind,
+        seed,
+        dataset: cfg.data.dataset.to_string(),
+        // The device it ran on is recorded only when a run ends; this is what it asked for.
+        device: format!("{:?}", cfg.train.device).to_lowercase(),
+    };
+    let mut summary = RunSummary::from_history(head, &state.history)
+        .with_context(|| format!("{}: unfinished run", dir.display()))?;
+    summary.unfinished_of = Some(cfg.train.epochs);
+    Ok(summary)
 }
 
 /// Mean and sample standard deviation.
@@ -130,11 +168,15 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
             })
             .collect();
         let epoch_time = rows.iter().map(|r| r.mean_epoch_seconds).sum::<f64>() / rows.len() as f64;
+        let variant = match unfinished_note(rows) {
+            Some(note) => format!("{} ({note})", key.1),
+            None => key.1.clone(),
+        };
         let _ = writeln!(
             md,
             "| {} | {} | {} | {:.2} ± {:.2} % | {} | {:.0} | {:.1} % | {} | {} | {} | {} | {} | {:.1} |",
             key.0,
-            key.1,
+            variant,
             rows.iter().map(|r| r.head.seed.to_string()).collect::<Vec<_>>().join(","),
             100.0 * m,
             100.0 * sd,
@@ -149,5 +191,24 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
             epoch_time,
         );
     }
+    if runs.iter().any(|(_, s)| s.unfinished_of.is_some()) {
+        let _ = writeln!(
+            md,
+            "\nUnfinished runs are shown at their last completed epoch: not final results."
+        );
+    }
     md
+}
+
+/// `unfinished: epoch 59–62 of 400` when some runs of a group have not ended, else `None`.
+fn unfinished_note(rows: &[&RunSummary]) -> Option<String> {
+    let planned = rows.iter().find_map(|r| r.unfinished_of)?;
+    let done = |r: &&RunSummary| r.epochs;
+    let (lo, hi) = (rows.iter().map(done).min()?, rows.iter().map(done).max()?);
+    let span = if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    };
+    Some(format!("unfinished: epoch {span} of {planned}"))
 }

@@ -54,6 +54,10 @@ pub struct RunSummary {
     pub mean_samples_per_second: f64,
     /// Wall time of the whole run (all epochs, resumed ones included), seconds.
     pub total_seconds: f64,
+    /// For an unfinished run read from its checkpoint (`etf compare --partial`): the epochs its
+    /// configuration plans. Never stored: a `summary.json` is written only when a run ends.
+    #[serde(skip)]
+    pub unfinished_of: Option<usize>,
 }
 
 impl RunSummary {
@@ -89,6 +93,7 @@ impl RunSummary {
             mean_epoch_seconds: total_seconds / n,
             mean_samples_per_second: history.iter().map(|r| r.samples_per_second).sum::<f64>() / n,
             total_seconds,
+            unfinished_of: None,
         })
     }
 }

@@ -258,6 +258,56 @@ fn a_sweep_without_seeds_trains_the_config_seeds() {
 }
 
 #[test]
+fn compare_partial_summarises_unfinished_runs_at_their_last_epoch() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("partial");
+    let r = etf(&[
+        "run",
+        s(&cfg),
+        "--out",
+        s(&out),
+        "--stop-after",
+        "2",
+        "--set",
+        "data.synthetic.train_per_class=100",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!out.join("adaptive/seed-0/summary.json").exists());
+
+    // Without --partial there is nothing to compare, and the error says what would help.
+    let plain = etf(&["compare", s(&out)]);
+    assert!(!plain.status.success());
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("--partial"));
+
+    let cmp = etf(&["compare", "--partial", s(&out)]);
+    assert!(
+        cmp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cmp.stderr)
+    );
+    let table = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        table.contains("| synthetic-test | baseline (unfinished: epoch 2 of 5) | 0 |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| synthetic-test | adaptive (unfinished: epoch 2 of 5) | 0 |"),
+        "{table}"
+    );
+    assert!(table.contains("not final results"), "{table}");
+    // The test accuracy shown is the one metrics.csv holds for epoch 2.
+    let csv = std::fs::read_to_string(out.join("baseline/seed-0/metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "test_accuracy").unwrap();
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    let acc: f64 = last[col].parse().unwrap();
+    assert!(
+        table.contains(&format!("| {:.2} ± 0.00 % |", 100.0 * acc)),
+        "{table}"
+    );
+}
+
+#[test]
 fn a_diverging_resume_keeps_the_last_good_checkpoint() {
     let (tmp, cfg) = setup();
     let out = tmp.path().join("nan");
