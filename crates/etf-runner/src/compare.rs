@@ -67,15 +67,9 @@ fn unfinished_summary(dir: &Path) -> Result<RunSummary> {
     let (_, state) = read_checkpoint(&ckpt)?;
     let state: TrainerState = serde_json::from_value(state)
         .with_context(|| format!("{}: checkpoint state", ckpt.display()))?;
-    let head = SummaryHead {
-        experiment: cfg.name.clone(),
-        variant: variant.name.clone(),
-        kind: variant.kind,
-        seed,
-        dataset: cfg.data.dataset.to_string(),
-        // The device it ran on is recorded only when a run ends; this is what it asked for.
-        device: format!("{:?}", cfg.train.device).to_lowercase(),
-    };
+    // The device it ran on is recorded only when a run ends; this is what it asked for.
+    let device = format!("{:?}", cfg.train.device).to_lowercase();
+    let head = SummaryHead::new(&cfg, variant, seed, device);
     let mut summary = RunSummary::from_history(head, &state.history)
         .with_context(|| format!("{}: unfinished run", dir.display()))?;
     summary.unfinished_of = Some(cfg.train.epochs);

@@ -1,6 +1,6 @@
 //! What a run directory holds besides checkpoints: `metrics.csv`, `summary.json`, `report.md`.
 
-use crate::config::VariantKind;
+use crate::config::{ExperimentConfig, VariantConfig, VariantKind};
 use crate::io::write_atomic;
 use adaptive_etf::{EpochRecord, LayerRecord};
 use anyhow::{Context, Result};
@@ -113,6 +113,20 @@ pub struct SummaryHead {
     pub dataset: String,
     /// Device it trained on (`cpu`, `cuda:0`).
     pub device: String,
+}
+
+impl SummaryHead {
+    /// The head of the run of `variant` with `seed` in experiment `cfg`, on `device`.
+    pub fn new(cfg: &ExperimentConfig, variant: &VariantConfig, seed: u64, device: String) -> Self {
+        Self {
+            experiment: cfg.name.clone(),
+            variant: variant.name.clone(),
+            kind: variant.kind,
+            seed,
+            dataset: cfg.data.dataset.to_string(),
+            device,
+        }
+    }
 }
 
 const LAYER_FIELDS: [&str; 8] = [

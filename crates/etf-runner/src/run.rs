@@ -320,14 +320,12 @@ pub fn run_job(
         write_metrics_csv(dir, trainer.history())?;
         ran += 1;
     }
-    let head = SummaryHead {
-        experiment: cfg.name.clone(),
-        variant: variant.name.clone(),
-        kind: variant.kind,
+    let head = SummaryHead::new(
+        cfg,
+        variant,
         seed,
-        dataset: cfg.data.dataset.to_string(),
-        device: format!("{:?}", opts.device).to_lowercase(),
-    };
+        format!("{:?}", opts.device).to_lowercase(),
+    );
     let summary = RunSummary::from_history(head, trainer.history())?;
     write_plots(
         dir,
