@@ -1,9 +1,8 @@
 //! `etf compare`: a side-by-side table of runs, grouped by experiment and variant.
 
 use crate::config::{ExperimentConfig, VariantKind};
-use crate::io::read_checkpoint;
 use crate::output::{RunSummary, SummaryHead};
-use adaptive_etf::TrainerState;
+use crate::run::{read_trainer_state, run_job_of};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,17 +55,9 @@ fn walk(dir: &Path, unfinished: bool, out: &mut Vec<(PathBuf, RunSummary)>) -> R
 /// checkpoint holds and the one variant and seed of its `config.toml`.
 fn unfinished_summary(dir: &Path) -> Result<RunSummary> {
     let config = dir.join(crate::run::CONFIG);
-    let ckpt = dir.join(crate::run::CHECKPOINT);
     let cfg = ExperimentConfig::load(&config, &[])?;
-    let (Some(variant), Some(&seed)) = (cfg.variants.first(), cfg.seeds.first()) else {
-        bail!(
-            "{}: a run's config names one variant and one seed",
-            config.display()
-        );
-    };
-    let (_, state) = read_checkpoint(&ckpt)?;
-    let state: TrainerState = serde_json::from_value(state)
-        .with_context(|| format!("{}: checkpoint state", ckpt.display()))?;
+    let (variant, seed) = run_job_of(&cfg, &config)?;
+    let (_, state) = read_trainer_state(&dir.join(crate::run::CHECKPOINT))?;
     // The device it ran on is recorded only when a run ends; this is what it asked for.
     let device = format!("{:?}", cfg.train.device).to_lowercase();
     let head = SummaryHead::new(&cfg, variant, seed, device);

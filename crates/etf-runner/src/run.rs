@@ -392,14 +392,35 @@ fn new_trainer(
     Ok(Trainer::new(model, vs, train_spec(cfg, variant, seed)?)?)
 }
 
-/// Restores a checkpoint written by [`run_job`] into a freshly built trainer.
-fn restore_checkpoint(trainer: &mut Trainer<AnyModel>, ckpt: &Path) -> Result<()> {
+/// Reads a checkpoint written by [`run_job`]: its tensors and the trainer state (history,
+/// lock controller, epochs done).
+pub fn read_trainer_state(ckpt: &Path) -> Result<(Vec<(String, tch::Tensor)>, TrainerState)> {
     let (tensors, state) = read_checkpoint(ckpt)?;
     let state: TrainerState = serde_json::from_value(state)
         .with_context(|| format!("{}: checkpoint state", ckpt.display()))?;
+    Ok((tensors, state))
+}
+
+/// Restores a checkpoint written by [`run_job`] into a freshly built trainer.
+fn restore_checkpoint(trainer: &mut Trainer<AnyModel>, ckpt: &Path) -> Result<()> {
+    let (tensors, state) = read_trainer_state(ckpt)?;
     trainer
         .restore(state, tensors)
         .with_context(|| format!("restoring {}", ckpt.display()))
+}
+
+/// The one variant and seed of a run directory's resolved config `cfg`, read from `config`.
+pub fn run_job_of<'a>(
+    cfg: &'a ExperimentConfig,
+    config: &Path,
+) -> Result<(&'a VariantConfig, u64)> {
+    match (cfg.variants.first(), cfg.seeds.first()) {
+        (Some(variant), Some(&seed)) => Ok((variant, seed)),
+        _ => bail!(
+            "{}: a run's config names one variant and one seed",
+            config.display()
+        ),
+    }
 }
 
 /// Rebuilds the trainer of a run directory from its resolved config `cfg` (read from the run's
@@ -411,13 +432,7 @@ pub fn trainer_from_run(
     device: Device,
     ds: &Dataset,
 ) -> Result<Trainer<AnyModel>> {
-    let config = dir.join(CONFIG);
-    let (Some(variant), Some(&seed)) = (cfg.variants.first(), cfg.seeds.first()) else {
-        bail!(
-            "{}: a run's config names one variant and one seed",
-            config.display()
-        );
-    };
+    let (variant, seed) = run_job_of(cfg, &dir.join(CONFIG))?;
     let mut trainer = new_trainer(cfg, variant, seed, device, ds)?;
     restore_checkpoint(&mut trainer, &dir.join(CHECKPOINT))?;
     Ok(trainer)
