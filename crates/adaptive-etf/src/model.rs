@@ -3,7 +3,7 @@
 use crate::config::{FeatureTap, MlpConfig, MlpVariant};
 use crate::TrainError;
 use simplex_etf::optim::Optimizer;
-use simplex_etf::{EtfSpec, LockOrientation, LockableLinear};
+use simplex_etf::{init, EtfSpec, LockOrientation, LockableLinear};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -147,7 +147,7 @@ impl Mlp {
             };
             let bn = cfg
                 .batch_norm
-                .then(|| nn::batch_norm1d(&p / "bn", cfg.width, Default::default()));
+                .then(|| init::batch_norm1d(&(&p / "bn"), cfg.width));
             blocks.push(Block { fc, bn });
             in_dim = cfg.width;
         }

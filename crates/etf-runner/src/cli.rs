@@ -54,6 +54,24 @@ enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         device: DeviceChoice,
     },
+    /// The parameters a run starts from (built exactly as `run` builds them, before any step):
+    /// per variable its shape, whether it is trained, min, max, mean and std.
+    Inspect {
+        /// The experiment file (TOML).
+        config: PathBuf,
+        /// Variant (default: the file's first).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Seed (default: the file's first).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a config value, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print JSON instead of a Markdown table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options shared by `run`, `sweep` and the experiment binaries.
@@ -269,6 +287,27 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 device,
             })?;
             println!("{md}");
+            Ok(())
+        }
+        Command::Inspect {
+            config,
+            variant,
+            seed,
+            set,
+            json,
+        } => {
+            let cfg = ExperimentConfig::load(&config, &set)?;
+            let variant = match variant {
+                Some(v) => v,
+                None => cfg.variants[0].name.clone(),
+            };
+            let seed = seed.or(cfg.seeds.first().copied()).unwrap_or(0);
+            let stats = crate::inspect::initial_parameters(&cfg, &variant, seed)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", crate::inspect::stats_markdown(&stats));
+            }
             Ok(())
         }
     }

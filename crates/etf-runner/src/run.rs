@@ -265,7 +265,6 @@ pub fn run_job(
         toml::to_string_pretty(&resolved)?.as_bytes(),
     )?;
     let ds = &data.dataset;
-    tch::manual_seed(seed as i64);
     let mut trainer = new_trainer(cfg, variant, seed, opts.device, ds)?;
     let ckpt = dir.join(CHECKPOINT);
     if opts.resume && ckpt.exists() {
@@ -378,7 +377,23 @@ pub fn run_jobs(
     Ok(summaries)
 }
 
-/// A trainer for one job: the variant's model built in a fresh `VarStore` on `device`.
+/// The model a job starts from: libtorch seeded with the job's seed, then the variant's model
+/// built in a fresh `VarStore` on `device` (what `etf inspect` shows).
+pub fn initial_model(
+    cfg: &ExperimentConfig,
+    variant: &VariantConfig,
+    seed: u64,
+    device: Device,
+    ds: &Dataset,
+) -> Result<(nn::VarStore, AnyModel)> {
+    tch::manual_seed(seed as i64);
+    let vs = nn::VarStore::new(device);
+    let shape = ds.train.sample_shape();
+    let model = build_model(cfg, variant, &vs, &shape, ds.num_classes as i64)?;
+    Ok((vs, model))
+}
+
+/// A trainer for one job, from its [`initial_model`].
 fn new_trainer(
     cfg: &ExperimentConfig,
     variant: &VariantConfig,
@@ -386,9 +401,7 @@ fn new_trainer(
     device: Device,
     ds: &Dataset,
 ) -> Result<Trainer<AnyModel>> {
-    let vs = nn::VarStore::new(device);
-    let shape = ds.train.sample_shape();
-    let model = build_model(cfg, variant, &vs, &shape, ds.num_classes as i64)?;
+    let (vs, model) = initial_model(cfg, variant, seed, device, ds)?;
     Ok(Trainer::new(model, vs, train_spec(cfg, variant, seed)?)?)
 }
 

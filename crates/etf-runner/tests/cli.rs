@@ -395,3 +395,78 @@ fn every_experiment_file_is_valid_and_has_a_binary() {
     }
     assert!(n >= 7, "found only {n} experiment files");
 }
+
+#[test]
+fn inspect_shows_the_initial_parameters_as_pytorch_draws_them() {
+    let (_tmp, cfg) = setup();
+    let args = ["inspect", s(&cfg), "--json", "--set", "model.width=512"];
+    let r = etf(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stats: Vec<serde_json::Value> = serde_json::from_slice(&r.stdout).unwrap();
+    let get = |name: &str| {
+        stats
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let num = |p: &serde_json::Value, k: &str| p[k].as_f64().unwrap();
+    // nn.Linear(512, 512): U(±1/√512), std 1/√(3·512).
+    let w = get("hidden2.fc.weight");
+    let bound = 1.0 / 512f64.sqrt();
+    let max_abs = num(w, "max").max(-num(w, "min"));
+    assert!(max_abs <= bound && max_abs > 0.99 * bound, "{w}");
+    assert!(
+        (num(w, "std") / (bound / 3f64.sqrt()) - 1.0).abs() < 0.01,
+        "{w}"
+    );
+    assert_eq!(w["trainable"], true);
+    let g = get("hidden1.bn.weight");
+    assert_eq!(
+        (num(g, "min"), num(g, "max")),
+        (1.0, 1.0),
+        "BatchNorm γ = 1"
+    );
+    assert_eq!(get("hidden1.bn.running_var")["trainable"], false);
+    // The same seed gives the same model, another seed another one.
+    assert_eq!(etf(&args).stdout, r.stdout);
+    let other = etf(&["inspect", s(&cfg), "--json", "--seed", "1"]);
+    assert!(other.status.success());
+    assert_ne!(other.stdout, r.stdout);
+    let r = etf(&["inspect", s(&cfg), "--variant", "nope"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("nope"), "{err}");
+}
+
+#[test]
+fn the_dynamics_comparison_files_build_their_models() {
+    // benches/compare-dynamics trains these with `etf` and with PyTorch; building each variant's
+    // model here catches shape errors that parsing alone cannot. Needs the real data sets
+    // (scripts/fetch-data, which `make test` runs first).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/dynamics");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let cfg = etf_runner::config::ExperimentConfig::load(&path, &[])
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            for v in &cfg.variants {
+                let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+                let r = Command::new(env!("CARGO_BIN_EXE_etf"))
+                    .args(["inspect", s(&path), "--variant", &v.name])
+                    .env("RUST_LOG", "warn")
+                    .env("ETF_DATA_DIR", &root)
+                    .output()
+                    .unwrap();
+                assert!(
+                    r.status.success(),
+                    "{} / {}: {}",
+                    path.display(),
+                    v.name,
+                    String::from_utf8_lossy(&r.stderr)
+                );
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(n, 2, "benches/dynamics holds mlp.toml and vit.toml");
+}

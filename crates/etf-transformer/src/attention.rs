@@ -1,5 +1,6 @@
 //! Multi-head self-attention: `softmax(Q Kᵀ / √d_h) V` per head, then an output projection.
 
+use simplex_etf::init;
 use tch::{nn, Tensor};
 
 use crate::error::VitError;
@@ -38,8 +39,10 @@ impl MultiHeadAttention {
         if dim <= 0 || heads <= 0 || dim % heads != 0 {
             return Err(crate::ConfigError::DimNotDivisibleByHeads { dim, heads }.into());
         }
-        let qkv = nn::linear(path / "qkv", dim, 3 * dim, Default::default());
-        let proj = nn::linear(path / "proj", dim, dim, Default::default());
+        // Two `nn.Linear`s (timm's layout, PyTorch's Linear init), not `nn.MultiheadAttention`,
+        // whose fused input projection is Xavier-initialised with zero biases.
+        let qkv = init::linear(&(path / "qkv"), dim, 3 * dim, true);
+        let proj = init::linear(&(path / "proj"), dim, dim, true);
         Ok(Self {
             qkv,
             proj,

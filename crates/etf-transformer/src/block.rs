@@ -1,6 +1,6 @@
 //! One pre-LN transformer block `[x + MHSA(LN(x)); x + FFN(LN(x))]` with lockable FFN linears.
 
-use simplex_etf::{EtfSpec, LockableLinear};
+use simplex_etf::{init, EtfSpec, LockableLinear};
 use tch::{nn, Tensor};
 
 use crate::attention::MultiHeadAttention;
@@ -28,7 +28,7 @@ impl NamedParam {
 
 /// A LayerNorm over the last dimension (ε = 1e-5, affine), registering its parameters.
 pub(crate) fn layer_norm(path: &nn::Path, dim: i64, params: &mut Vec<NamedParam>) -> nn::LayerNorm {
-    let ln = nn::layer_norm(path, vec![dim], Default::default());
+    let ln = init::layer_norm(path, dim);
     for (n, t) in [("weight", &ln.ws), ("bias", &ln.bs)] {
         if let Some(t) = t {
             params.push(NamedParam::new(path, n, t, false));
@@ -43,7 +43,7 @@ pub(crate) fn apply_ln(ln: &nn::LayerNorm, xs: &Tensor) -> Result<Tensor, VitErr
         ln.normalized_shape.as_slice(),
         ln.ws.as_ref(),
         ln.bs.as_ref(),
-        1e-5,
+        init::LAYER_NORM_EPS,
         true,
     )?)
 }

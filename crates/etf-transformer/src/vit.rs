@@ -1,7 +1,7 @@
 //! The Vision Transformer model with lockable (ETF) FFN weights and an optional ETF head.
 
 use simplex_etf::optim::Optimizer;
-use simplex_etf::{EtfSpec, LockableLinear};
+use simplex_etf::{init, EtfSpec, LockableLinear};
 use tch::{nn, Tensor};
 
 use crate::block::{apply_ln, layer_norm, Block, NamedParam};
@@ -50,9 +50,9 @@ impl Vit {
     /// configuration first. FFN linears of the `all` / `last-k` blocks and (with `etf_head`) the
     /// head are ETF maps from the start; each gets its own seed ([`derive_seed`]).
     ///
-    /// Initialisation: tch's `nn::linear` defaults for every linear and the patch convolution
-    /// (Kaiming-uniform weights with ReLU gain, bound `√(6/fan_in)`; biases uniform in
-    /// `±1/√fan_in`), `N(0, 0.02²)` for class token and positions, LayerNorm `(1, 0)`.
+    /// Initialisation (spec §5, [`simplex_etf::init`]): PyTorch's `nn.Linear` / `nn.Conv2d`
+    /// defaults for every linear and the patch convolution (weights and biases
+    /// `U(±1/√fan_in)`), `nn.LayerNorm` `(1, 0)`, `N(0, 0.02²)` for class token and positions.
     pub fn new(
         path: &nn::Path,
         cfg: &VitConfig,
@@ -74,17 +74,11 @@ impl Vit {
         };
         let pe = path / "patch_embed";
         let [c_in, _, _] = input_shape;
-        let bound = 1.0 / ((c_in * p * p) as f64).sqrt();
         // The patch embedding is a linear map on flattened patches: its weight decays like any
         // Linear/conv weight (timm's rule: decay iff the tensor has ≥ 2 dims, minus embeddings).
-        let w = pe.f_kaiming_uniform("weight", &[d, c_in, p, p])?;
+        let (w, b) = init::conv2d(&pe, c_in, d, p)?;
         let patch_weight = add(&pe, "weight", w, true);
-        let patch_bias = add(
-            &pe,
-            "bias",
-            pe.f_uniform("bias", &[d], -bound, bound)?,
-            false,
-        );
+        let patch_bias = add(&pe, "bias", b, false);
         let cls = path.f_randn("cls_token", &[1, 1, d], 0.0, 0.02)?;
         let cls_token = add(path, "cls_token", cls, false);
         let pos = path.f_randn("pos_embed", &[1, n + 1, d], 0.0, 0.02)?;

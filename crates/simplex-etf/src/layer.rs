@@ -92,19 +92,11 @@ pub struct LockableLinear {
 }
 
 impl LockableLinear {
-    /// A trainable layer initialised as tch's `nn::linear` (Kaiming-uniform weight, bias uniform
-    /// in `±1/sqrt(in)`). As with `nn::linear`, `path` must not hold a `weight` yet (tch would
-    /// rename the new variable and the layer's names would be wrong).
+    /// A trainable layer initialised as PyTorch's `nn.Linear` (weight and bias `U(±1/√in)`,
+    /// [`crate::init::linear`]). As with `nn::linear`, `path` must not hold a `weight` yet (tch
+    /// would rename the new variable and the layer's names would be wrong).
     pub fn new(path: &nn::Path, in_dim: i64, out_dim: i64, bias: bool) -> Self {
-        let lin = nn::linear(
-            path,
-            in_dim,
-            out_dim,
-            nn::LinearConfig {
-                bias,
-                ..Default::default()
-            },
-        );
+        let lin = crate::init::linear(path, in_dim, out_dim, bias);
         Self {
             weight: lin.ws,
             bias: lin.bs,
@@ -145,12 +137,7 @@ impl LockableLinear {
             path.device(),
         )?;
         let bias = if bias {
-            let bound = 1.0 / (in_dim as f64).sqrt();
-            let init = nn::Init::Uniform {
-                lo: -bound,
-                up: bound,
-            };
-            let b = nn::f_init(init, &[out_dim], path.device(), path.kind())?;
+            let b = crate::init::linear_bias(path, in_dim, out_dim)?;
             Some(path.add("bias", b, !spec.freeze_bias))
         } else {
             None

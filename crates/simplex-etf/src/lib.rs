@@ -32,6 +32,7 @@
 
 mod error;
 mod etf;
+pub mod init;
 mod layer;
 pub mod optim;
 mod rng;
