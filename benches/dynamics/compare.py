@@ -6,7 +6,8 @@ usage: python compare.py OUT   (OUT/<case>/toolkit/<variant>/seed-<s>/metrics.cs
                                 OUT/<case>/toolkit-init.json)
 
 Prints a Markdown report: per case and variant the per-epoch training loss and test accuracy
-(mean ± std over seeds) of both, the checks with their verdicts, and the initial statistics of
+(mean ± std over seeds) of both, the checks with their verdicts (and the difference in
+standard errors of the difference of the means, Welch's t), and the initial statistics of
 every parameter (seed 0). Exits 1 when a check fails.
 
 Checks (the toolkit's mean against PyTorch's seed spread):
@@ -82,6 +83,9 @@ class Report:
         om, os_ = mean_sd(ours_xs)
         pooled = math.sqrt((ts**2 + os_**2) / 2)
         delta = om - tm
+        # The difference in standard errors (Welch): how far the seeds resolve it.
+        se = math.sqrt(ts**2 / len(torch_xs) + os_**2 / len(ours_xs))
+        z = f"{delta / se:+.1f}" if se > 0 else "-"
         if kind == "loss":
             tol = max(2 * pooled, LOSS_REL * abs(tm))
             rule = f"max(2 pooled sd = {2 * pooled:.4f}, 2 % = {LOSS_REL * abs(tm):.4f})"
@@ -93,7 +97,7 @@ class Report:
         ok = abs(delta) <= tol
         if not ok:
             self.failed.append(what)
-        self.out(f"| {what} | {cells} | {rule} | {'holds' if ok else '**fails**'} |")
+        self.out(f"| {what} | {cells} | {z} | {rule} | {'holds' if ok else '**fails**'} |")
 
 
 def compare_case(rep, case_dir, case, variant):
@@ -120,8 +124,8 @@ def compare_case(rep, case_dir, case, variant):
             f"{learn(torch)} | {learn(ours)} |"
         )
     rep.out()
-    rep.out("| check | PyTorch | toolkit | Δ | tolerance | verdict |")
-    rep.out("|---|---|---|---|---|---|")
+    rep.out("| check | PyTorch | toolkit | Δ | Δ / s.e. | tolerance | verdict |")
+    rep.out("|---|---|---|---|---|---|---|")
     rep.check(f"{case}/{variant}: epoch-1 train loss", [torch[s][0]["train_loss"] for s in seeds], [ours[s][0]["train_loss"] for s in seeds], "loss")
     if variant != "baseline":
         locks = {name: [first_lock(runs[s]) for s in seeds] for name, runs in (("PyTorch", torch), ("toolkit", ours))}
@@ -131,7 +135,7 @@ def compare_case(rep, case_dir, case, variant):
         if len(after["PyTorch"]) == len(seeds) and len(after["toolkit"]) == len(seeds):
             rep.check(f"{case}/{variant}: train loss in the epoch after the first lock", after["PyTorch"], after["toolkit"], "loss")
         else:
-            rep.out(f"| {case}/{variant}: epoch after the first lock | a seed did not lock in time | | | | **fails** |")
+            rep.out(f"| {case}/{variant}: epoch after the first lock | a seed did not lock in time | | | | | **fails** |")
             rep.failed.append(f"{case}/{variant}: lock")
         lock_note = "; ".join(f"{k}: {', '.join('-' if i is None else str(i + 1) for i in v)}" for k, v in locks.items())
     rep.check(f"{case}/{variant}: final (epoch {epochs}) test accuracy", [torch[s][epochs - 1]["test_accuracy"] for s in seeds], [ours[s][epochs - 1]["test_accuracy"] for s in seeds], "acc")
