@@ -6,7 +6,17 @@ use adaptive_etf::{
 };
 use etf_data::{Dataset, SyntheticConfig};
 use simplex_etf::LockOrientation;
+use std::sync::{Mutex, MutexGuard};
 use tch::{nn, Device, Tensor};
+
+/// libtorch's RNG is one per process, and the tests of a binary run on parallel threads: a test
+/// that seeds it and builds a model (or runs an epoch, which reseeds it) would change what
+/// another test's seeded model starts from. The tests here take this lock for their whole body,
+/// so two identically seeded trainers (the resume test) really start alike.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn data() -> Dataset {
     SyntheticConfig {
@@ -80,6 +90,7 @@ fn adaptive_now() -> AdaptiveConfig {
 
 #[test]
 fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
+    let _serial = serial();
     let ds = data();
     let run = run_data(&ds);
     let mut t = trainer(
@@ -112,6 +123,7 @@ fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
 
 #[test]
 fn fixed_variants_count_only_trainable_tensors() {
+    let _serial = serial();
     let t = trainer(
         &MlpVariant::FixedLastK {
             k: 3,
@@ -140,6 +152,7 @@ fn fixed_variants_count_only_trainable_tensors() {
 
 #[test]
 fn nearest_cannot_fix_layers_from_the_start() {
+    let _serial = serial();
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = MlpConfig {
         depth: 2,
@@ -176,6 +189,7 @@ fn without_times(t: &Trainer<Mlp>) -> String {
 
 #[test]
 fn resume_from_a_checkpoint_is_bit_exact() {
+    let _serial = serial();
     let ds = data();
     let run = run_data(&ds);
     let adaptive = AdaptiveConfig {
@@ -260,6 +274,7 @@ fn assert_close(path: &str, a: &serde_json::Value, b: &serde_json::Value) {
 
 #[test]
 fn a_diverging_run_stops_with_a_clear_error() {
+    let _serial = serial();
     let ds = data();
     let run = run_data(&ds);
     let mut s = spec(None, 2);
@@ -282,6 +297,7 @@ fn a_diverging_run_stops_with_a_clear_error() {
 
 #[test]
 fn a_small_mlp_learns_the_synthetic_data() {
+    let _serial = serial();
     let ds = data();
     let run = run_data(&ds);
     let mut t = trainer(&MlpVariant::Baseline, spec(None, 5));
