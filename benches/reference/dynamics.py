@@ -340,6 +340,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-root")
+    ap.add_argument("--subset-seed", type=int, default=0, help="seed of the data.train_limit subset")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     with open(a.config, "rb") as f:
@@ -362,7 +363,7 @@ def main():
     xte, yte = load_split(root, data["dataset"], "test")
     classes = 10
     if data.get("train_limit", 0) and data["train_limit"] < len(ytr):
-        keep = balanced_subset(ytr, data["train_limit"], classes, seed=0)
+        keep = balanced_subset(ytr, data["train_limit"], classes, seed=a.subset_seed)
         xtr, ytr = xtr[keep], ytr[keep]
     probe = balanced_subset(ytr, min(data.get("probe_size", 10000), len(ytr)), classes, seed=1)
 
