@@ -128,6 +128,11 @@ pub fn collapse_report<L: Label>(
     pass2.finalize()
 }
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
