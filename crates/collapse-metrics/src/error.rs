@@ -53,6 +53,14 @@ pub enum MetricsError {
         /// How many entries are not finite.
         count: u64,
     },
+    /// Some tensor batches held NaN or infinite features (found on the device, so counted by
+    /// batch rather than by value).
+    #[cfg(feature = "tch")]
+    #[error("features: {batches} batch(es) hold NaN or infinite values")]
+    NonFiniteBatches {
+        /// How many batches.
+        batches: u64,
+    },
     /// Features and labels disagree on the batch size.
     #[error("{features} feature rows but {labels} labels")]
     LengthMismatch {

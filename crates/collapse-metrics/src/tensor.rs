@@ -138,6 +138,8 @@ impl CollapseAccumulator {
 /// counted by [`DeviceChecks`] first).
 struct TensorBatch {
     device: Device,
+    /// The caller's features, in their own dtype (checked for finiteness).
+    raw_features: Tensor,
     features: Tensor,
     raw_labels: Tensor,
     labels: Tensor,
@@ -193,6 +195,7 @@ impl TensorBatch {
         let labels = raw_labels.f_clamp(0, num_classes as i64 - 1)?;
         Ok(Some(TensorBatch {
             device,
+            raw_features: features.shallow_clone(),
             // Always a copy, never an alias of the caller's tensor: pass 2 works on it in place.
             features: features.f_to_dtype(Kind::Double, false, true)?,
             raw_labels,
@@ -271,7 +274,9 @@ pub(crate) struct DeviceChecks {
     bad_labels: Tensor,
     label_min: Tensor,
     label_max: Tensor,
-    non_finite: Tensor,
+    /// Batches with a NaN or infinite feature (a flag per batch: counting the values would
+    /// cost a `[B, d]` pass with a temporary, some 15× the min/max reduction).
+    non_finite_batches: Tensor,
 }
 
 impl DeviceChecks {
@@ -283,7 +288,7 @@ impl DeviceChecks {
             bad_labels: zero()?,
             label_min: zero()?,
             label_max: zero()?,
-            non_finite: zero()?,
+            non_finite_batches: zero()?,
         })
     }
 
@@ -293,19 +298,21 @@ impl DeviceChecks {
             .f_lt(0)?
             .f_logical_or(&y.f_ge(self.num_classes as i64)?)?
             .f_sum(Kind::Int64)?;
-        let non_finite = batch
-            .features
+        // NaN propagates into min and max, ±∞ is one of them: finite extremes, finite batch.
+        let (min, max) = batch.raw_features.f_aminmax(None, false)?;
+        let non_finite = min
             .f_isfinite()?
+            .f_logical_and(&max.f_isfinite()?)?
             .f_logical_not()?
-            .f_sum(Kind::Int64)?;
+            .f_to_kind(Kind::Int64)?;
         let bad_labels = self.bad_labels.f_add(&bad)?;
         let label_min = self.label_min.f_minimum(&y.f_min()?)?;
         let label_max = self.label_max.f_maximum(&y.f_max()?)?;
-        let non_finite = self.non_finite.f_add(&non_finite)?;
+        let non_finite_batches = self.non_finite_batches.f_add(&non_finite)?;
         self.bad_labels = bad_labels;
         self.label_min = label_min;
         self.label_max = label_max;
-        self.non_finite = non_finite;
+        self.non_finite_batches = non_finite_batches;
         Ok(())
     }
 
@@ -325,10 +332,10 @@ impl DeviceChecks {
                 num_classes: self.num_classes,
             });
         }
-        match self.non_finite.f_int64_value(&[])? {
+        match self.non_finite_batches.f_int64_value(&[])? {
             0 => Ok(()),
-            count => Err(MetricsError::NonFinite {
-                count: count as u64,
+            batches => Err(MetricsError::NonFiniteBatches {
+                batches: batches as u64,
             }),
         }
     }
@@ -462,7 +469,7 @@ impl DevicePass2 {
         } else {
             self.projected_sq.shallow_clone()
         };
-        let sq_dist = diff.f_square()?.f_sum_dim_intlist(1, false, Kind::Double)?;
+        let sq_dist = diff.f_norm_scalaropt_dim(2.0, [1], false)?.f_square()?;
         let variance_sums = self.variance_sums.f_index_add(0, labels, &sq_dist)?;
         let counts = self.counts.f_index_add(0, labels, &labels.f_ones_like()?)?;
         let ncc_correct = self.ncc_correct.f_add(&count_equal(&ncc, labels)?)?;

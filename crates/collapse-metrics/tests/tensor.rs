@@ -235,8 +235,13 @@ fn bad_values_fail_the_pass_at_finalize() {
     let _ = nan.get(3).fill_(f64::INFINITY);
     let mut acc = ClassMeans::new(3, 4).unwrap();
     acc.update_tensor(&nan, &y).unwrap();
+    acc.update_tensor(&nan.to_kind(Kind::Half), &y).unwrap(); // found in any dtype
     let err = acc.finalize(GlobalMean::Weighted).unwrap_err();
-    assert!(matches!(err, MetricsError::NonFinite { count: 5 }), "{err}");
+    assert!(
+        matches!(err, MetricsError::NonFiniteBatches { batches: 2 }),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("features:"), "{err}");
 
     // The same in pass 2.
     let mut pass1 = ClassMeans::new(3, 4).unwrap();
@@ -253,7 +258,7 @@ fn bad_values_fail_the_pass_at_finalize() {
     pass2.update_tensor(&nan, &y).unwrap();
     assert!(matches!(
         pass2.finalize(),
-        Err(MetricsError::NonFinite { count: 5 })
+        Err(MetricsError::NonFiniteBatches { batches: 1 })
     ));
 }
 
