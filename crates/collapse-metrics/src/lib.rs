@@ -20,7 +20,7 @@
 //! By default the crate needs no libtorch: its dependencies are `faer` (the thin SVD),
 //! `serde` and `thiserror`. With the `tch` feature, `update_tensor` methods take
 //! `tch::Tensor` batches on CPU or CUDA and accumulate them on the tensors' device, without a
-//! host synchronisation per batch (see [`tensor`](mod@tensor) when enabled).
+//! host synchronisation per batch (see the `tensor` module, present with the feature).
 //!
 //! # Conventions
 //!

@@ -7,9 +7,11 @@
 //! `O(C·d)` pass-1 statistics once (at its first batch) and downloads its totals once.
 //!
 //! For the same reason the checks that need the values (labels in range, finite features)
-//! are accumulated on the device and reported by `finalize`: an `update_tensor` call fails
-//! at once only for what the tensors' metadata shows (dtype, shape, device). A batch with a
-//! bad value makes the whole pass fail, naming the problem, instead of being skipped.
+//! are tallied on the device and reported by `finalize`: an `update_tensor` call fails at once
+//! only for what the tensors' metadata shows (dtype, shape, device). A batch with a bad value
+//! makes the whole pass fail, naming the problem ([`MetricsError::LabelOutOfRange`] with the
+//! count, [`MetricsError::NonFiniteBatches`] with the number of batches), instead of being
+//! skipped. Host batches ([`ClassMeans::update`]) keep their immediate checks.
 //!
 //! ```
 //! use collapse_metrics::tensor::TensorClassifier;
