@@ -16,7 +16,11 @@ run: setup
 test: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	# collapse-metrics alone: its default, libtorch-free build.
+	$(CARGO) clippy -p collapse-metrics --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked
+	$(CARGO) package -p collapse-metrics --locked --allow-dirty
+	./scripts/test-python
 
 bench: setup
 	$(CARGO) bench -p etf-benches

@@ -6,9 +6,9 @@
 //! prints one line per variant: `variant samples_per_second` (median over the epochs after the
 //! first, which warms up the allocator).
 
-use adaptive_etf::{
-    Mlp, MlpConfig, MlpVariant, NoProgress, OptimizerSpec, RunData, Schedule, TrainSpec, Trainer,
-};
+mod common;
+
+use adaptive_etf::{Mlp, MlpConfig, MlpVariant, NoProgress, RunData, Trainer};
 use etf_data::Split;
 use simplex_etf::LockOrientation;
 use tch::{nn, Device, Kind, Tensor};
@@ -56,23 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, variant) in variants {
         let vs = nn::VarStore::new(device);
         let mlp = Mlp::new(&vs.root(), &cfg, 784, 10, &variant)?;
-        let spec = TrainSpec {
-            epochs,
-            batch_size: 128,
-            eval_batch_size: 500,
-            label_smoothing: 0.0,
-            optimizer: OptimizerSpec::Sgd {
-                lr: 0.01,
-                momentum: 0.9,
-                nesterov: false,
-                weight_decay: 5e-4,
-            },
-            schedule: Schedule::Constant,
-            global_mean: Default::default(),
-            tau: 0.9,
-            adaptive: None,
-            seed: 0,
-        };
+        let spec = common::sgd_spec(epochs, 500);
         let mut trainer = Trainer::new(mlp, vs, spec)?;
         let run = RunData {
             train: &train,

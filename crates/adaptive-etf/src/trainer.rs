@@ -7,9 +7,8 @@ use crate::model::{CollapseModel, Taps};
 use crate::record::{EpochRecord, LayerRecord};
 use crate::schedule::Schedule;
 use crate::TrainError;
-use collapse_metrics::{
-    effective_depth, ClassMeans, Classifier, CollapseAccumulator, GlobalMean, MeanStats,
-};
+use collapse_metrics::tensor::TensorClassifier;
+use collapse_metrics::{effective_depth, ClassMeans, CollapseAccumulator, GlobalMean, MeanStats};
 use etf_data::Split;
 use serde::{Deserialize, Serialize};
 use simplex_etf::optim::Optimizer;
@@ -310,12 +309,12 @@ impl<M: CollapseModel> Trainer<M> {
                 Some(m) => m,
                 None => means.insert(
                     taps.features()
-                        .map(|f| ClassMeans::new(c, f.size()[1] as usize, device))
+                        .map(|f| ClassMeans::new(c, f.size()[1] as usize))
                         .collect::<Result<_, _>>()?,
                 ),
             };
             for (m, f) in acc.iter_mut().zip(taps.features()) {
-                m.update(f, ys)?;
+                m.update_tensor(f, ys)?;
             }
             Ok(())
         })?;
@@ -331,17 +330,17 @@ impl<M: CollapseModel> Trainer<M> {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let cls = (i == last).then_some(Classifier {
+                    let cls = (i == last).then_some(TensorClassifier {
                         weight: &w,
                         bias: b.as_ref(),
                     });
-                    CollapseAccumulator::new(s, cls).map_err(TrainError::from)
+                    CollapseAccumulator::with_tensor_classifier(s, cls).map_err(TrainError::from)
                 })
                 .collect()
         };
         let update = |acc: &mut Vec<CollapseAccumulator>, taps: &Taps, ys: &Tensor| {
             for (a, f) in acc.iter_mut().zip(taps.features()) {
-                a.update(f, ys)?;
+                a.update_tensor(f, ys)?;
             }
             Ok::<(), TrainError>(())
         };

@@ -1,10 +1,9 @@
 //! Pass 1: class means and counts, then the statistics every later measure needs.
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
 
 use crate::geometry::Nc2;
-use crate::validate::{check_counts, check_setup, host_f64, host_i64, prepare_batch};
+use crate::input::{check_batch, check_counts, check_setup, Label, Matrix, Values};
 use crate::MetricsError;
 
 /// Default relative tolerance of the pseudo-inverse `Σ_B^†`: eigenvalues of `Σ_B` at or below
@@ -29,7 +28,7 @@ pub enum GlobalMean {
     Unweighted,
 }
 
-/// Pass 1 accumulator: per-class feature sums and counts, in f64 on the chosen device.
+/// Pass 1 accumulator: per-class feature sums (f64) and counts.
 ///
 /// Memory `O(C·d)`, whatever the number of samples. Feed it every batch of a layer's
 /// features with [`update`](Self::update), then call [`finalize`](Self::finalize).
@@ -37,44 +36,44 @@ pub enum GlobalMean {
 pub struct ClassMeans {
     num_classes: usize,
     dim: usize,
-    device: Device,
-    sums: Tensor,
-    counts: Tensor,
+    /// `C × d`, row-major.
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+    /// Sums of tensor batches, kept on their device until [`finalize`](Self::finalize).
+    #[cfg(feature = "tch")]
+    pub(crate) device: Option<crate::tensor::DeviceMeans>,
 }
 
 impl ClassMeans {
-    /// An empty accumulator for `num_classes ≥ 2` classes of `dim ≥ 1` features on `device`.
-    pub fn new(num_classes: usize, dim: usize, device: Device) -> Result<Self, MetricsError> {
+    /// An empty accumulator for `num_classes ≥ 2` classes of `dim ≥ 1` features.
+    pub fn new(num_classes: usize, dim: usize) -> Result<Self, MetricsError> {
         check_setup(num_classes, dim)?;
-        let (c, d) = (num_classes as i64, dim as i64);
         Ok(ClassMeans {
             num_classes,
             dim,
-            device,
-            sums: Tensor::f_zeros([c, d], (Kind::Double, device))?,
-            counts: Tensor::f_zeros([c], (Kind::Int64, device))?,
+            sums: vec![0.0; num_classes * dim],
+            counts: vec![0; num_classes],
+            #[cfg(feature = "tch")]
+            device: None,
         })
     }
 
-    /// Adds a batch: `features` `[B, dim]` of any real float dtype on the accumulator's device,
-    /// `labels` `[B]` of any integer dtype in `0..num_classes` (on any device). `B` may be 0.
-    ///
-    /// Higher-rank features are rejected: flatten them first (`features.flatten(1, -1)`).
-    /// On error the accumulator is unchanged.
-    pub fn update(&mut self, features: &Tensor, labels: &Tensor) -> Result<(), MetricsError> {
-        let Some(batch) = prepare_batch(features, labels, self.num_classes, self.dim, self.device)?
-        else {
-            return Ok(());
-        };
-        // Out-of-place, assigned together, so a failure leaves the accumulator unchanged.
-        let sums = self.sums.f_index_add(0, &batch.labels, &batch.features)?;
-        let counts = self.counts.f_add(
-            &batch
-                .labels
-                .f_bincount::<Tensor>(None, self.num_classes as i64)?,
-        )?;
-        self.sums = sums;
-        self.counts = counts;
+    /// Adds a batch: `features` `[B, dim]` (f32 or f64) and their `labels` in
+    /// `0..num_classes` (any integer type). `B` may be 0. On error the accumulator is unchanged.
+    pub fn update<L: Label>(
+        &mut self,
+        features: Matrix<'_>,
+        labels: &[L],
+    ) -> Result<(), MetricsError> {
+        let classes = check_batch(&features, labels, self.num_classes, self.dim)?;
+        let d = self.dim;
+        match features.values() {
+            Values::F32(v) => add_rows(&mut self.sums, v, &classes, d),
+            Values::F64(v) => add_rows(&mut self.sums, v, &classes, d),
+        }
+        for &y in &classes {
+            self.counts[y] += 1;
+        }
         Ok(())
     }
 
@@ -97,57 +96,71 @@ impl ClassMeans {
 
     /// As [`finalize`](Self::finalize), with the relative tolerance `rtol` of `Σ_B^†` (see
     /// [`DEFAULT_PINV_RTOL`]).
+    #[cfg_attr(not(feature = "tch"), allow(unused_mut))]
     pub fn finalize_with(
-        self,
+        mut self,
         global_mean: GlobalMean,
         rtol: f64,
     ) -> Result<MeanStats, MetricsError> {
         if !(rtol.is_finite() && rtol >= 0.0) {
             return Err(MetricsError::InvalidTolerance { rtol });
         }
-        let counts = host_i64(&self.counts)?;
-        check_counts(&counts, "pass 1 (class means)")?;
-        let total: i64 = counts.iter().sum();
-        let means = self
-            .sums
-            .f_div(&self.counts.f_to_kind(Kind::Double)?.f_unsqueeze(1)?)?;
-        let global = match global_mean {
-            GlobalMean::Weighted => self
-                .sums
-                .f_sum_dim_intlist(0, false, Kind::Double)?
-                .f_div_scalar(total as f64)?,
-            GlobalMean::Unweighted => means.f_mean_dim(0, false, Kind::Double)?,
+        #[cfg(feature = "tch")]
+        if let Some(device) = self.device.take() {
+            device.add_to(&mut self.sums, &mut self.counts)?;
+        }
+        check_counts(&self.counts, "pass 1 (class means)")?;
+        let (c, d) = (self.num_classes, self.dim);
+        let total: u64 = self.counts.iter().sum();
+        let mut means = self.sums.clone();
+        for (row, &n) in means.chunks_exact_mut(d).zip(&self.counts) {
+            row.iter_mut().for_each(|x| *x /= n as f64);
+        }
+        let global: Vec<f64> = match global_mean {
+            GlobalMean::Weighted => column_sums(&self.sums, d)
+                .into_iter()
+                .map(|s| s / total as f64)
+                .collect(),
+            GlobalMean::Unweighted => column_sums(&means, d)
+                .into_iter()
+                .map(|s| s / c as f64)
+                .collect(),
         };
-        let centred = means.f_sub(&global)?;
-        // Thin SVD of M̃ᵀ = A S Bᵀ, taken as M̃ = B S Aᵀ (C × d, cheap): A = V below.
-        let (_, s, v) = centred.f_svd(true, true)?;
-        let singular_values = host_f64(&s)?;
+        let centred: Vec<f64> = means
+            .chunks_exact(d)
+            .flat_map(|row| row.iter().zip(&global).map(|(m, g)| m - g))
+            .collect();
+        // Thin SVD of the C × d matrix M̃ᵀ = B S Aᵀ (cheap): A = V, d × min(C, d), holds the
+        // left singular vectors of M̃, which span the class-mean subspace.
+        let svd = faer::MatRef::from_row_major_slice(&centred, c, d)
+            .thin_svd()
+            .map_err(|_| MetricsError::NoConvergence {
+                what: "SVD of the centred class means",
+            })?;
+        let singular_values: Vec<f64> = svd.S().column_vector().iter().copied().collect();
         let s_max = singular_values.first().copied().unwrap_or(0.0);
-        let max_rank = (self.num_classes - 1).min(self.dim);
+        let max_rank = (c - 1).min(d);
         let rank = singular_values
             .iter()
             .take(max_rank)
             .take_while(|&&x| s_max > 0.0 && x * x > rtol * s_max * s_max)
             .count();
-        let basis = v.f_narrow(1, 0, rank as i64)?.f_contiguous()?;
-        let inv_singular = s.f_narrow(0, 0, rank as i64)?.f_reciprocal()?;
-        let gram_tensor = centred.f_matmul(&centred.f_transpose(0, 1)?)?;
-        let gram = host_f64(&gram_tensor)?;
-        let nc2 = Nc2::from_gram(&gram, self.num_classes);
+        let v = svd.V();
+        let basis: Vec<f64> = (0..rank)
+            .flat_map(|k| (0..d).map(move |j| v[(j, k)]))
+            .collect();
+        let gram = gram(&centred, c, d);
+        let nc2 = Nc2::from_gram(&gram, c);
         Ok(MeanStats {
-            num_classes: self.num_classes,
-            dim: self.dim,
-            device: self.device,
+            num_classes: c,
+            dim: d,
             global_mean_kind: global_mean,
-            counts,
-            centred_sq_norms: centred
-                .f_square()?
-                .f_sum_dim_intlist(1, false, Kind::Double)?,
+            counts: self.counts,
             means,
             global,
             centred,
+            inv_singular: singular_values[..rank].iter().map(|s| 1.0 / s).collect(),
             basis,
-            inv_singular,
             singular_values,
             rank,
             gram,
@@ -156,59 +169,70 @@ impl ClassMeans {
     }
 }
 
+/// `sums[y_i] += row_i` for every row, in f64.
+fn add_rows<T: Copy + Into<f64>>(sums: &mut [f64], rows: &[T], classes: &[usize], d: usize) {
+    for (row, &y) in rows.chunks_exact(d).zip(classes) {
+        for (s, &x) in sums[y * d..(y + 1) * d].iter_mut().zip(row) {
+            *s += x.into();
+        }
+    }
+}
+
+/// Column sums of a row-major matrix with `d` columns.
+fn column_sums(rows: &[f64], d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; d];
+    for row in rows.chunks_exact(d) {
+        out.iter_mut().zip(row).for_each(|(o, x)| *o += x);
+    }
+    out
+}
+
+/// Row-major `c × c` Gram `V Vᵀ` of the rows of the row-major `c × d` matrix `v`.
+pub(crate) fn gram(v: &[f64], c: usize, d: usize) -> Vec<f64> {
+    let mut g = vec![0.0; c * c];
+    for i in 0..c {
+        for j in i..c {
+            let dot = dot(&v[i * d..(i + 1) * d], &v[j * d..(j + 1) * d]);
+            g[i * c + j] = dot;
+            g[j * c + i] = dot;
+        }
+    }
+    g
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The outcome of pass 1: class means `μ_c`, counts `n_c`, the global mean `μ_G`, the centred
-/// means `M̃` and the thin SVD `M̃ᵀ = A S Bᵀ` truncated to the rank kept by `Σ_B^†`.
+/// means `M̃` and the thin SVD `M̃ = A S Bᵀ` truncated to the rank kept by `Σ_B^†`.
 ///
-/// Tensors are f64 on the accumulator's device, each at most `C × d`; cloning shares them.
-#[derive(Debug)]
+/// Everything is f64 on the host, at most `C × d` values per field. Matrices are row-major.
+#[derive(Clone, Debug)]
 pub struct MeanStats {
     num_classes: usize,
     dim: usize,
-    device: Device,
     global_mean_kind: GlobalMean,
-    counts: Vec<i64>,
-    means: Tensor,
-    global: Tensor,
-    centred: Tensor,
-    centred_sq_norms: Tensor,
-    basis: Tensor,
-    inv_singular: Tensor,
+    counts: Vec<u64>,
+    means: Vec<f64>,
+    global: Vec<f64>,
+    centred: Vec<f64>,
+    basis: Vec<f64>,
+    inv_singular: Vec<f64>,
     singular_values: Vec<f64>,
     rank: usize,
     gram: Vec<f64>,
     nc2: Nc2,
 }
 
-impl Clone for MeanStats {
-    fn clone(&self) -> Self {
-        MeanStats {
-            num_classes: self.num_classes,
-            dim: self.dim,
-            device: self.device,
-            global_mean_kind: self.global_mean_kind,
-            counts: self.counts.clone(),
-            means: self.means.shallow_clone(),
-            global: self.global.shallow_clone(),
-            centred: self.centred.shallow_clone(),
-            centred_sq_norms: self.centred_sq_norms.shallow_clone(),
-            basis: self.basis.shallow_clone(),
-            inv_singular: self.inv_singular.shallow_clone(),
-            singular_values: self.singular_values.clone(),
-            rank: self.rank,
-            gram: self.gram.clone(),
-            nc2: self.nc2,
-        }
-    }
-}
-
 impl MeanStats {
-    /// Class means `μ_c = (1/n_c) Σ_{y_i=c} h_i`, `[C, d]` f64.
-    pub fn means(&self) -> &Tensor {
+    /// Class means `μ_c = (1/n_c) Σ_{y_i=c} h_i`, `[C, d]` row-major.
+    pub fn means(&self) -> &[f64] {
         &self.means
     }
 
     /// Samples per class `n_c` seen in pass 1.
-    pub fn counts(&self) -> &[i64] {
+    pub fn counts(&self) -> &[u64] {
         &self.counts
     }
 
@@ -222,18 +246,13 @@ impl MeanStats {
         self.dim
     }
 
-    /// The device every tensor lives on (and pass-2 features must be on).
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     /// Samples seen in pass 1, `N = Σ_c n_c`.
     pub fn num_samples(&self) -> u64 {
-        self.counts.iter().map(|&n| n as u64).sum()
+        self.counts.iter().sum()
     }
 
-    /// The global mean `μ_G`, `[d]` f64, in the convention of [`global_mean_kind`](Self::global_mean_kind).
-    pub fn global_mean(&self) -> &Tensor {
+    /// The global mean `μ_G`, `[d]`, in the convention of [`global_mean_kind`](Self::global_mean_kind).
+    pub fn global_mean(&self) -> &[f64] {
         &self.global
     }
 
@@ -242,8 +261,8 @@ impl MeanStats {
         self.global_mean_kind
     }
 
-    /// Centred means `M̃ᵀ = [μ_c − μ_G]_c` as rows, `[C, d]` f64.
-    pub fn centred_means(&self) -> &Tensor {
+    /// Centred means `μ̃_c = μ_c − μ_G` as rows (i.e. `M̃ᵀ`), `[C, d]` row-major.
+    pub fn centred_means(&self) -> &[f64] {
         &self.centred
     }
 
@@ -257,8 +276,9 @@ impl MeanStats {
         self.rank
     }
 
-    /// The left singular vectors `A` of `M̃ᵀ` kept, `[d, r]` f64 (orthonormal columns).
-    pub fn basis(&self) -> &Tensor {
+    /// The left singular vectors `A` of `M̃` kept, as rows: `Aᵀ`, `[r, d]` row-major
+    /// (orthonormal rows).
+    pub fn basis(&self) -> &[f64] {
         &self.basis
     }
 
@@ -267,15 +287,12 @@ impl MeanStats {
         self.nc2
     }
 
-    pub(crate) fn inv_singular(&self) -> &Tensor {
+    /// `1/s_k` for the `r` singular values kept.
+    pub(crate) fn inv_singular(&self) -> &[f64] {
         &self.inv_singular
     }
 
-    pub(crate) fn centred_sq_norms(&self) -> &Tensor {
-        &self.centred_sq_norms
-    }
-
-    /// Row-major `C × C` Gram `M̃ᵀM̃` of the centred means.
+    /// Row-major `C × C` Gram `M̃ᵀM̃` of the centred means; its diagonal holds `‖μ̃_c‖²`.
     pub(crate) fn gram(&self) -> &[f64] {
         &self.gram
     }

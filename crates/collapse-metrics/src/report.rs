@@ -24,8 +24,10 @@ pub struct CollapseReport {
     /// `N`, the samples seen in pass 2.
     pub num_samples: u64,
     /// NC1 `= tr(Σ_W Σ_B^†) / C` (Zhu et al. 2021, "A geometric analysis of neural collapse
-    /// with unconstrained features"). Papyan, Han & Donoho (2020) and Wu & Papyan's library
-    /// report `tr(Σ_W Σ_B^†)`, i.e. `C ×` this (see [`nc1_papyan`](Self::nc1_papyan)).
+    /// with unconstrained features"). Papyan, Han & Donoho's (2020) code reports
+    /// `tr(Σ_W Σ_B^†)`, i.e. `C ×` this (see [`nc1_papyan`](Self::nc1_papyan)); Wu & Papyan's
+    /// `neural_collapse` library (`covariance_ratio`, metric `"pinv"`) returns
+    /// `tr(pinv(Σ_B) Σ_W) / K`, i.e. exactly this.
     /// Computed as `(1/N) Σ_i ‖S⁻¹Aᵀ(h_i − μ_{y_i})‖²` from the thin SVD `M̃ = A S Bᵀ`. `NaN`
     /// when all class means coincide (rank 0).
     #[serde(deserialize_with = "nan_null::deserialize")]
@@ -56,7 +58,8 @@ pub struct CollapseReport {
 }
 
 impl CollapseReport {
-    /// NC1 in Papyan et al.'s convention, `tr(Σ_W Σ_B^†) = C · nc1`.
+    /// NC1 in the convention of Papyan et al.'s code, `tr(Σ_W Σ_B^†) = C · nc1` (10 × `nc1`
+    /// at `C = 10`).
     pub fn nc1_papyan(&self) -> f64 {
         self.num_classes as f64 * self.nc1
     }
@@ -77,7 +80,9 @@ pub struct ClassifierReport {
     #[serde(deserialize_with = "nan_null::deserialize")]
     pub nc3: f64,
     /// NC4: fraction of samples where `argmax_c (Wh + b)_c ≠ argmin_c ‖h − μ_c‖` (Papyan et al.
-    /// 2020's classifier/NCC mismatch; means from pass 1).
+    /// 2020's classifier/NCC mismatch; means from pass 1). Wu & Papyan's library reports the
+    /// agreement instead (`clf_ncc_agreement`, `1 −` this when the bias is zero) and decides by
+    /// `argmax X Wᵀ`, without the bias.
     pub nc4: f64,
     /// Fraction of samples with `argmax_c (Wh + b)_c = y`.
     pub accuracy: f64,

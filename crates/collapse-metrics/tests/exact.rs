@@ -3,16 +3,18 @@
 
 mod common;
 
-use collapse_metrics::{collapse_report, reference, Classifier, GlobalMean};
-use common::{assert_reports_close, clusters, simplex_etf_rows, streamed, F64};
-use tch::{Kind, Tensor};
+use collapse_metrics::{
+    collapse_report, reference, ClassMeans, Classifier, CollapseAccumulator, GlobalMean, Matrix,
+    DEFAULT_PINV_RTOL,
+};
+use common::{assert_reports_close, clusters, simplex_etf_rows, streamed, uniform};
 
 /// Features equal to their class means, the means a simplex ETF, `W` = the means.
 #[test]
 fn perfect_collapse_measures_zero() {
     // (classes, dim, samples per class, global mean): imbalanced counts keep μ_G = 0 only
     // with the unweighted convention.
-    let cases: [(i64, i64, &[i64], GlobalMean); 4] = [
+    let cases: [(usize, usize, &[usize], GlobalMean); 4] = [
         (2, 2, &[3, 3], GlobalMean::Weighted),
         (4, 9, &[5, 5, 5, 5], GlobalMean::Weighted),
         (5, 5, &[1, 4, 2, 7, 3], GlobalMean::Unweighted),
@@ -21,16 +23,18 @@ fn perfect_collapse_measures_zero() {
     for (c, d, counts, global_mean) in cases {
         let means = simplex_etf_rows(c, d, 3.7, c as u64);
         let labels: Vec<i64> = (0..c)
-            .flat_map(|k| std::iter::repeat_n(k, counts[k as usize] as usize))
+            .flat_map(|k| std::iter::repeat_n(k as i64, counts[k]))
             .collect();
-        let labels = Tensor::from_slice(&labels);
-        let features = means.index_select(0, &labels);
+        let features: Vec<f64> = labels
+            .iter()
+            .flat_map(|&y| means[y as usize * d..(y as usize + 1) * d].to_vec())
+            .collect();
         let clf = Classifier {
-            weight: &means,
+            weight: Matrix::new(&means, c, d).unwrap(),
             bias: None,
         };
-        let r = collapse_report(&features, &labels, c as usize, Some(clf), global_mean)
-            .expect("valid input");
+        let features = Matrix::new(&features, labels.len(), d).unwrap();
+        let r = collapse_report(features, &labels, c, Some(clf), global_mean).expect("valid input");
         let ctx = format!("C = {c}, d = {d}: {r:?}");
         assert!(r.nc1.abs() < 1e-20, "{ctx}");
         for v in [
@@ -42,7 +46,7 @@ fn perfect_collapse_measures_zero() {
             assert!(v.abs() < 1e-12, "{ctx}");
         }
         assert_eq!(r.ncc_accuracy, 1.0, "{ctx}");
-        assert_eq!(r.rank, c as usize - 1, "{ctx}");
+        assert_eq!(r.rank, c - 1, "{ctx}");
         assert!(r.within_trace < 1e-20, "{ctx}");
         let w = r.classifier.expect("classifier given");
         for v in [
@@ -62,16 +66,16 @@ fn perfect_collapse_measures_zero() {
 /// class 0: (3, 1), (−1, −1) → μ_0 = (1, 0); class 1: (−1, 1), (−1, −1) → μ_1 = (−1, 0).
 #[test]
 fn two_classes_by_hand() {
-    let features =
-        Tensor::from_slice(&[3.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0, -1.0]).reshape([4, 2]);
-    let labels = Tensor::from_slice(&[0i64, 0, 1, 1]);
-    let weight = Tensor::from_slice(&[1.0, 0.5, -1.0, 0.0]).reshape([2, 2]);
-    let bias = Tensor::from_slice(&[0.0, -2.0]);
+    let features = [3.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0, -1.0];
+    let labels = [0i64, 0, 1, 1];
+    let weight = [1.0, 0.5, -1.0, 0.0];
+    let bias = [0.0, -2.0];
     let clf = Classifier {
-        weight: &weight,
-        bias: Some(&bias),
+        weight: Matrix::new(&weight, 2, 2).unwrap(),
+        bias: Some((&bias).into()),
     };
-    let r = collapse_report(&features, &labels, 2, Some(clf), GlobalMean::Weighted).unwrap();
+    let features = Matrix::new(&features, 4, 2).unwrap();
+    let r = collapse_report(features, &labels, 2, Some(clf), GlobalMean::Weighted).unwrap();
     let close = |got: f64, want: f64| {
         assert!(
             (got - want).abs() <= 1e-12 * want.abs().max(1.0),
@@ -80,6 +84,7 @@ fn two_classes_by_hand() {
     };
     // Σ_W = [[2, 1], [1, 1]], Σ_B = e₁e₁ᵀ ⇒ tr(Σ_W Σ_B^†)/C = 2/2.
     close(r.nc1, 1.0);
+    close(r.nc1_papyan(), 2.0);
     close(r.within_trace, 3.0);
     close(r.between_trace, 1.0);
     // V_0 = (5 + 5)/2, V_1 = (1 + 1)/2, ‖μ_0 − μ_1‖² = 4 ⇒ CDNV = 6/8.
@@ -115,7 +120,7 @@ fn two_classes_by_hand() {
 /// The streaming method against the textbook formulas (`d × d` pseudo-inverse) in f64.
 #[test]
 fn streaming_matches_textbook_formulas() {
-    let cases: [(&[i64], i64, GlobalMean, bool); 4] = [
+    let cases: [(&[usize], usize, GlobalMean, bool); 4] = [
         (&[20, 20, 20], 5, GlobalMean::Weighted, true),
         (&[8, 30, 15, 11], 12, GlobalMean::Unweighted, true),
         (&[9, 14, 6, 10, 12, 7, 8], 4, GlobalMean::Weighted, false), // d < C − 1
@@ -123,18 +128,21 @@ fn streaming_matches_textbook_formulas() {
     ];
     let mut imperfect_ncc = 0;
     for (seed, (counts, d, global_mean, with_bias)) in cases.into_iter().enumerate() {
-        let c = counts.len() as i64;
-        let (features, labels, centres) = clusters(counts, d, 3.0, seed as u64 + 10);
-        let weight = &centres + common::uniform(c, d, 99) * 0.8;
-        let bias = common::uniform(1, c, 7).reshape([c]);
+        let c = counts.len();
+        let (layer, centres) = clusters(counts, d, 3.0, seed as u64 + 10);
+        let weight: Vec<f64> = centres
+            .iter()
+            .zip(uniform(c, d, 99))
+            .map(|(m, u)| m + 0.8 * u)
+            .collect();
+        let bias = uniform(1, c, 7);
         let clf = Classifier {
-            weight: &weight,
-            bias: with_bias.then_some(&bias),
+            weight: Matrix::new(&weight, c, d).unwrap(),
+            bias: with_bias.then_some((&bias).into()),
         };
-        let want =
-            reference::collapse_report(&features, &labels, c as usize, Some(clf), global_mean)
-                .unwrap();
-        let got = streamed(&features, &labels, c as usize, Some(clf), global_mean, 13).unwrap();
+        let (f, y) = (layer.matrix(), &layer.labels);
+        let want = reference::collapse_report(f, y, c, Some(clf), global_mean).unwrap();
+        let got = streamed(f, y, c, Some(clf), global_mean, 13).unwrap();
         assert!(got.nc1 > 0.01, "non-trivial case: {got:?}");
         imperfect_ncc += usize::from(got.ncc_accuracy < 1.0);
         assert_reports_close(&got, &want, 1e-9);
@@ -148,64 +156,49 @@ fn streaming_matches_textbook_formulas() {
 /// Pass 2 on other data (a test set) measured against the training means.
 #[test]
 fn test_set_uses_training_means() {
-    let (train_f, train_y, _) = clusters(&[12, 15, 9], 6, 1.5, 3);
-    let (test_f, test_y, _) = clusters(&[7, 5, 8], 6, 1.5, 3 ^ 0xFF);
-    let train = reference::Labelled {
-        features: &train_f,
-        labels: &train_y,
-    };
-    let test = reference::Labelled {
-        features: &test_f,
-        labels: &test_y,
-    };
+    let (train, _) = clusters(&[12, 15, 9], 6, 1.5, 3);
+    let (test, _) = clusters(&[7, 5, 8], 6, 1.5, 3 ^ 0xFF);
+    fn labelled(l: &common::Layer) -> reference::Labelled<'_> {
+        reference::Labelled {
+            features: l.matrix(),
+            labels: &l.labels,
+        }
+    }
     let want = reference::report(
-        train,
-        test,
+        labelled(&train),
+        labelled(&test),
         3,
         None,
         GlobalMean::Weighted,
-        collapse_metrics::DEFAULT_PINV_RTOL,
+        DEFAULT_PINV_RTOL,
     )
     .unwrap();
-    let mut pass1 = collapse_metrics::ClassMeans::new(3, 6, tch::Device::Cpu).unwrap();
-    pass1.update(&train_f, &train_y).unwrap();
+    let mut pass1 = ClassMeans::new(3, 6).unwrap();
+    pass1.update(train.matrix(), &train.labels).unwrap();
     let stats = pass1.finalize(GlobalMean::Weighted).unwrap();
-    let mut pass2 = collapse_metrics::CollapseAccumulator::new(&stats, None).unwrap();
-    pass2.update(&test_f, &test_y).unwrap();
+    let mut pass2 = CollapseAccumulator::new(&stats, None).unwrap();
+    pass2.update(test.matrix(), &test.labels).unwrap();
     let got = pass2.finalize().unwrap();
     assert_eq!(got.num_samples, 20);
     assert_reports_close(&got, &want, 1e-9);
 }
 
-/// Any float dtype: the report of f32/bf16/f16 features equals that of the same values in f64.
+/// f32 features accumulate in f64: their report equals that of the same values given as f64,
+/// bit for bit; every integer label type gives the same report.
 #[test]
-fn every_float_dtype_accumulates_in_f64() {
-    let (features, labels, _) = clusters(&[10, 12, 11], 8, 1.0, 5);
-    for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
-        let low = features.to_kind(kind);
-        let got = streamed(&low, &labels, 3, None, GlobalMean::Weighted, 7).unwrap();
-        let want = streamed(
-            &low.to_kind(Kind::Double),
-            &labels,
-            3,
-            None,
-            GlobalMean::Weighted,
-            7,
-        )
-        .unwrap();
-        assert_eq!(got, want, "{kind:?}");
-    }
-    // Integer label dtypes are all accepted.
-    for kind in [Kind::Uint8, Kind::Int, Kind::Int16] {
-        let got = streamed(
-            &features,
-            &labels.to_kind(kind),
-            3,
-            None,
-            GlobalMean::Weighted,
-            7,
-        );
-        assert_eq!(got.unwrap().num_samples, 33, "{kind:?}");
-    }
-    let _ = F64;
+fn f32_features_and_any_label_type() {
+    let (layer, _) = clusters(&[10, 12, 11], 8, 1.0, 5);
+    let low: Vec<f32> = layer.features.iter().map(|&x| x as f32).collect();
+    let widened: Vec<f64> = low.iter().map(|&x| f64::from(x)).collect();
+    let (n, gm) = (layer.labels.len(), GlobalMean::Weighted);
+    let report = |f: Matrix<'_>| collapse_report(f, &layer.labels, 3, None, gm).unwrap();
+    let want = report(Matrix::new(&widened, n, 8).unwrap());
+    assert_eq!(report(Matrix::new(&low, n, 8).unwrap()), want);
+    let f = Matrix::new(&widened, n, 8).unwrap();
+    let as_u8: Vec<u8> = layer.labels.iter().map(|&y| y as u8).collect();
+    let as_i32: Vec<i32> = layer.labels.iter().map(|&y| y as i32).collect();
+    let as_usize: Vec<usize> = layer.labels.iter().map(|&y| y as usize).collect();
+    assert_eq!(collapse_report(f, &as_u8, 3, None, gm).unwrap(), want);
+    assert_eq!(collapse_report(f, &as_i32, 3, None, gm).unwrap(), want);
+    assert_eq!(collapse_report(f, &as_usize, 3, None, gm).unwrap(), want);
 }

@@ -3,15 +3,22 @@
 
 mod common;
 
-use collapse_metrics::{ClassMeans, Classifier, CollapseAccumulator, CollapseReport, GlobalMean};
+use collapse_metrics::{
+    ClassMeans, Classifier, CollapseAccumulator, CollapseReport, GlobalMean, Matrix, Values,
+};
 use common::assert_reports_close;
 use serde::Deserialize;
-use tch::{Device, Tensor};
 
 #[derive(Deserialize)]
 struct Data {
     features: Vec<Vec<f64>>,
     labels: Vec<i64>,
+}
+
+impl Data {
+    fn flat(&self) -> Vec<f64> {
+        self.features.iter().flatten().copied().collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -25,11 +32,6 @@ struct Fixture {
     expected: CollapseReport,
 }
 
-fn matrix(rows: &[Vec<f64>]) -> Tensor {
-    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-    Tensor::from_slice(&flat).reshape([rows.len() as i64, -1])
-}
-
 fn check(file: &str) {
     let text = std::fs::read_to_string(format!(
         "{}/tests/fixtures/{file}.json",
@@ -38,28 +40,31 @@ fn check(file: &str) {
     .expect("fixture present");
     let fx: Fixture = serde_json::from_str(&text).expect("fixture parses");
     let (c, d) = (fx.expected.num_classes, fx.expected.dim);
-    let (train_f, train_y) = (
-        matrix(&fx.train.features),
-        Tensor::from_slice(&fx.train.labels),
-    );
-    let weight = matrix(&fx.weight);
-    let bias = fx.bias.as_deref().map(Tensor::from_slice);
+    let train = fx.train.flat();
+    let train_f = Matrix::new(&train, fx.train.labels.len(), d).unwrap();
+    let weight: Vec<f64> = fx.weight.iter().flatten().copied().collect();
     let clf = Classifier {
-        weight: &weight,
-        bias: bias.as_ref(),
+        weight: Matrix::new(&weight, c, d).unwrap(),
+        bias: fx.bias.as_ref().map(Values::from),
     };
-    let mut pass1 = ClassMeans::new(c, d, Device::Cpu).unwrap();
+    let mut pass1 = ClassMeans::new(c, d).unwrap();
     // Uneven batches, to stream as a real run would.
-    for (f, y) in train_f.split(11, 0).iter().zip(train_y.split(11, 0).iter()) {
-        pass1.update(f, y).unwrap();
+    for start in (0..train_f.rows()).step_by(11) {
+        let len = 11.min(train_f.rows() - start);
+        let labels = &fx.train.labels[start..start + len];
+        pass1
+            .update(train_f.slice_rows(start, len), labels)
+            .unwrap();
     }
     let stats = pass1.finalize(fx.global_mean).unwrap();
     let mut pass2 = CollapseAccumulator::new(&stats, Some(clf)).unwrap();
     match &fx.eval {
-        None => pass2.update(&train_f, &train_y).unwrap(),
-        Some(eval) => pass2
-            .update(&matrix(&eval.features), &Tensor::from_slice(&eval.labels))
-            .unwrap(),
+        None => pass2.update(train_f, &fx.train.labels).unwrap(),
+        Some(eval) => {
+            let flat = eval.flat();
+            let eval_f = Matrix::new(&flat, eval.labels.len(), d).unwrap();
+            pass2.update(eval_f, &eval.labels).unwrap()
+        }
     }
     let got = pass2.finalize().unwrap();
     assert!(

@@ -1,32 +1,33 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: synthetic layers as plain row-major `Vec<f64>`.
 #![allow(dead_code)] // each test binary uses a subset
 
 use collapse_metrics::{
-    ClassMeans, Classifier, CollapseAccumulator, CollapseReport, GlobalMean, MetricsError,
+    ClassMeans, Classifier, CollapseAccumulator, CollapseReport, GlobalMean, Matrix, MetricsError,
 };
 use serde_json::Value;
-use tch::{Device, Kind, Tensor};
-
-pub const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
 
 /// Both passes over `features`/`labels` in batches of `batch` rows.
 pub fn streamed(
-    features: &Tensor,
-    labels: &Tensor,
+    features: Matrix<'_>,
+    labels: &[i64],
     num_classes: usize,
     classifier: Option<Classifier<'_>>,
     global_mean: GlobalMean,
-    batch: i64,
+    batch: usize,
 ) -> Result<CollapseReport, MetricsError> {
-    let dim = features.size()[1] as usize;
-    let parts = |t: &Tensor| t.split(batch, 0);
-    let mut pass1 = ClassMeans::new(num_classes, dim, Device::Cpu)?;
-    for (f, y) in parts(features).iter().zip(parts(labels).iter()) {
+    let batches = || {
+        (0..features.rows()).step_by(batch).map(move |start| {
+            let len = batch.min(features.rows() - start);
+            (features.slice_rows(start, len), &labels[start..start + len])
+        })
+    };
+    let mut pass1 = ClassMeans::new(num_classes, features.cols())?;
+    for (f, y) in batches() {
         pass1.update(f, y)?;
     }
     let stats = pass1.finalize(global_mean)?;
     let mut pass2 = CollapseAccumulator::new(&stats, classifier)?;
-    for (f, y) in parts(features).iter().zip(parts(labels).iter()) {
+    for (f, y) in batches() {
         pass2.update(f, y)?;
     }
     pass2.finalize()
@@ -82,10 +83,10 @@ fn compare(path: &str, got: &Value, want: &Value, rtol: f64) {
     }
 }
 
-/// A deterministic pseudo-random `[rows, cols]` f64 tensor in `(-1, 1)` (SplitMix64).
-pub fn uniform(rows: i64, cols: i64, seed: u64) -> Tensor {
+/// `rows × cols` deterministic pseudo-random values in `(-1, 1)`, row-major (SplitMix64).
+pub fn uniform(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
     let mut state = seed;
-    let values: Vec<f64> = (0..rows * cols)
+    (0..rows * cols)
         .map(|_| {
             state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = state;
@@ -94,37 +95,123 @@ pub fn uniform(rows: i64, cols: i64, seed: u64) -> Tensor {
             z ^= z >> 31;
             (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
         })
-        .collect();
-    Tensor::from_slice(&values).reshape([rows, cols])
+        .collect()
+}
+
+/// A labelled layer: features `[N, d]` row-major and labels `[N]`.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub features: Vec<f64>,
+    pub labels: Vec<i64>,
+    pub dim: usize,
+}
+
+impl Layer {
+    pub fn matrix(&self) -> Matrix<'_> {
+        Matrix::new(&self.features, self.labels.len(), self.dim).expect("consistent layer")
+    }
+
+    /// The rows at `order`, in that order.
+    pub fn select(&self, order: &[usize]) -> Layer {
+        Layer {
+            features: order
+                .iter()
+                .flat_map(|&i| self.features[i * self.dim..(i + 1) * self.dim].to_vec())
+                .collect(),
+            labels: order.iter().map(|&i| self.labels[i]).collect(),
+            dim: self.dim,
+        }
+    }
+}
+
+/// Indices `0..n` ordered by `n` pseudo-random keys: a seeded permutation.
+pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let keys = uniform(1, n, seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    order
 }
 
 /// Labelled clusters: `counts[c]` samples of class `c` around random centres, in a
-/// seed-dependent order. Returns `(features [N, d], labels [N], centres [C, d])`.
-pub fn clusters(counts: &[i64], dim: i64, noise: f64, seed: u64) -> (Tensor, Tensor, Tensor) {
-    let c = counts.len() as i64;
-    let centres = uniform(c, dim, seed) * 2.0;
-    let labels: Vec<i64> = counts
+/// seed-dependent order. Returns the layer and the centres `[C, d]`.
+pub fn clusters(counts: &[usize], dim: usize, noise: f64, seed: u64) -> (Layer, Vec<f64>) {
+    let centres: Vec<f64> = uniform(counts.len(), dim, seed)
+        .iter()
+        .map(|x| 2.0 * x)
+        .collect();
+    let sorted: Vec<i64> = counts
         .iter()
         .enumerate()
-        .flat_map(|(k, &n)| std::iter::repeat_n(k as i64, n as usize))
+        .flat_map(|(k, &n)| std::iter::repeat_n(k as i64, n))
         .collect();
-    let n = labels.len() as i64;
-    let order = uniform(1, n, seed ^ 0xABCD).reshape([n]).argsort(0, false);
-    let labels = Tensor::from_slice(&labels).index_select(0, &order);
-    let features = centres.index_select(0, &labels) + uniform(n, dim, seed ^ 0x1234) * noise;
-    (features, labels, centres)
+    let n = sorted.len();
+    let labels: Vec<i64> = permutation(n, seed ^ 0xABCD)
+        .into_iter()
+        .map(|i| sorted[i])
+        .collect();
+    let noise_values = uniform(n, dim, seed ^ 0x1234);
+    let features = labels
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &y)| {
+            let y = y as usize;
+            (0..dim).map(move |j| (y, i, j))
+        })
+        .map(|(y, i, j)| centres[y * dim + j] + noise * noise_values[i * dim + j])
+        .collect();
+    (
+        Layer {
+            features,
+            labels,
+            dim,
+        },
+        centres,
+    )
 }
 
-/// A `d × d` orthogonal matrix (Q of a QR decomposition).
-pub fn orthogonal(dim: i64, seed: u64) -> Tensor {
-    let (q, _) = Tensor::linalg_qr(&uniform(dim, dim, seed), "reduced");
-    q
+/// `a` `[n, k]` times `b` `[k, m]`, row-major.
+pub fn matmul(a: &[f64], b: &[f64], n: usize, k: usize, m: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * m];
+    for i in 0..n {
+        for l in 0..k {
+            let x = a[i * k + l];
+            for j in 0..m {
+                out[i * m + j] += x * b[l * m + j];
+            }
+        }
+    }
+    out
+}
+
+/// The transpose of a row-major `[n, m]` matrix.
+pub fn transpose(a: &[f64], n: usize, m: usize) -> Vec<f64> {
+    (0..m)
+        .flat_map(|j| (0..n).map(move |i| a[i * m + j]))
+        .collect()
+}
+
+/// `n × k` with orthonormal columns (thin Q of a QR decomposition), row-major.
+pub fn orthonormal_columns(n: usize, k: usize, seed: u64) -> Vec<f64> {
+    let a = uniform(n, k, seed);
+    let q = faer::MatRef::from_row_major_slice(&a, n, k)
+        .qr()
+        .compute_thin_Q();
+    (0..n)
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .map(|(i, j)| q[(i, j)])
+        .collect()
 }
 
 /// The `C` vectors of a simplex ETF in `R^d` as rows `[C, d]`, scaled by `scale`:
 /// `sqrt(C/(C−1)) (I − 11ᵀ/C) Uᵀ` with `U` `d × C` orthonormal.
-pub fn simplex_etf_rows(c: i64, dim: i64, scale: f64, seed: u64) -> Tensor {
-    let (u, _) = Tensor::linalg_qr(&uniform(dim, c, seed), "reduced");
-    let centring = Tensor::eye(c, F64) - 1.0 / c as f64;
-    centring.matmul(&u.tr()) * (scale * (c as f64 / (c as f64 - 1.0)).sqrt())
+pub fn simplex_etf_rows(c: usize, dim: usize, scale: f64, seed: u64) -> Vec<f64> {
+    let u = orthonormal_columns(dim, c, seed);
+    let centring: Vec<f64> = (0..c * c)
+        .map(|ij| f64::from(u8::from(ij / c == ij % c)) - 1.0 / c as f64)
+        .collect();
+    let factor = scale * (c as f64 / (c as f64 - 1.0)).sqrt();
+    matmul(&centring, &transpose(&u, dim, c), c, c, dim)
+        .into_iter()
+        .map(|x| x * factor)
+        .collect()
 }
