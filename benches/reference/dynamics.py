@@ -325,11 +325,8 @@ def evaluate(model, x, y, batch):
 def probe_ncc(model, x, y, batch, classes):
     model.eval()
     with torch.no_grad():
-        feats = None
-        for i in range(0, len(x), batch):
-            _, f = model(x[i : i + batch], taps=True)
-            feats = [t.clone() for t in f] if feats is None else [torch.cat([a, b]) for a, b in zip(feats, f)]
-    return [ncc_accuracy(f, y, classes) for f in feats]
+        per_batch = [model(x[i : i + batch], taps=True)[1] for i in range(0, len(x), batch)]
+    return [ncc_accuracy(torch.cat(layer), y, classes) for layer in zip(*per_batch)]
 
 
 def main():
@@ -353,9 +350,8 @@ def main():
     if variant["kind"] == "adaptive" and cfg["model"]["kind"] != "mlp":
         fail("the reference's adaptive variant is the MLP's")
     data, train = cfg["data"], cfg["train"]
-    for key in ("augment",):
-        if key in train:
-            fail(f"train.{key} is not supported by the reference")
+    if "augment" in train:
+        fail("train.augment is not supported by the reference")
     if train.get("label_smoothing", 0.0) != 0.0:
         fail("train.label_smoothing is not supported by the reference")
     root = a.data_root or os.environ.get("ETF_DATA_DIR") or data.get("root", "data")

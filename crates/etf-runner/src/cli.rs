@@ -301,7 +301,8 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 Some(v) => v,
                 None => cfg.variants[0].name.clone(),
             };
-            let seed = seed.or(cfg.seeds.first().copied()).unwrap_or(0);
+            // A loaded config has at least one variant and one seed (`validate`).
+            let seed = seed.unwrap_or(cfg.seeds[0]);
             let stats = crate::inspect::initial_parameters(&cfg, &variant, seed)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
