@@ -1,4 +1,4 @@
-//! Time of the trainer's measuring pass (`Trainer::evaluate`: class means of every layer on the
+//! Time of the trainer's measuring pass (`etf_train::evaluate`: class means of every layer on the
 //! probe set, then the collapse reports on the probe and test sets, test loss and accuracy),
 //! for the before/after comparison of `benches/compare-measuring-pass`.
 //!
@@ -11,7 +11,8 @@
 
 mod common;
 
-use adaptive_etf::{Mlp, MlpConfig, MlpVariant, RunData, Trainer};
+use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
+use etf_train::evaluate;
 use etf_data::Split;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -42,19 +43,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let vs = nn::VarStore::new(device);
     let mlp = Mlp::new(&vs.root(), &cfg, 784, 10, &MlpVariant::Baseline)?;
-    let spec = common::sgd_spec(1, 1_000);
-    let trainer = Trainer::new(mlp, vs, spec)?;
-    let run = RunData {
-        train: &probe,
-        probe: &probe,
-        test: &test,
-        num_classes: 10,
-    };
-    let first = trainer.evaluate(&run)?; // warm-up: allocator, libtorch kernels
+    let how = common::sgd_spec(1, 1_000).measure(device);
+    let first = evaluate(&mlp, &probe, &test, &how)?; // warm-up: allocator, libtorch kernels
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         let start = std::time::Instant::now();
-        trainer.evaluate(&run)?;
+        evaluate(&mlp, &probe, &test, &how)?;
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }

@@ -8,7 +8,8 @@
 
 mod common;
 
-use adaptive_etf::{Mlp, MlpConfig, MlpVariant, NoProgress, RunData, Trainer};
+use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
+use etf_train::{NoProgress, RunData, Trainer};
 use etf_data::Split;
 use simplex_etf::LockOrientation;
 use tch::{nn, Device, Kind, Tensor};
@@ -62,7 +63,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             train: &train,
             probe: &probe,
             test: &probe,
-            num_classes: 10,
         };
         let mut rates = Vec::new();
         while !trainer.finished() {

@@ -1,83 +1,57 @@
-//! Adaptive-ETF training of MLPs (arXiv 2412.00884; algorithms.md §4).
+//! Adaptive-ETF training of MLPs (arXiv 2412.00884; algorithms.md §4): the MLP and its
+//! variants.
 //!
-//! An MLP trains as usual while, after every epoch, the trainer measures the neural collapse of
-//! each hidden layer on a class-balanced probe set. Once a layer's nearest-class-centre (NCC)
-//! accuracy has stayed ≥ τ for `patience` probes, every Linear after it is replaced by a simplex
-//! ETF map and taken out of the optimiser, so the learnable-parameter count drops while training
-//! goes on. The same [`Trainer`] drives any [`CollapseModel`] (the ViT of `etf-transformer` too).
+//! An MLP trains as usual while, after every epoch, the trainer of `etf-train` measures the
+//! neural collapse of each hidden layer on a class-balanced probe set. Once a layer's
+//! nearest-class-centre (NCC) accuracy has stayed ≥ τ for `patience` probes, every Linear after
+//! it is replaced by a simplex ETF map and taken out of the optimiser, so the
+//! learnable-parameter count drops while training goes on. This crate holds the network
+//! ([`Mlp`], a [`etf_train::CollapseModel`]) and which layers are ETF maps when
+//! ([`MlpVariant`]); the loop, the lock rule and the records are `etf-train`'s.
 //!
 //! # Example
 //! ```
-//! use adaptive_etf::{Mlp, MlpConfig, MlpVariant, OptimizerSpec, Schedule, TrainSpec, Trainer,
-//!                    RunData, NoProgress};
+//! use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
+//! use etf_train::{AdaptiveConfig, NoProgress, RunData, Schedule, TrainSpec, Trainer};
 //! use etf_data::SyntheticConfig;
+//! use simplex_etf::optim::{OptimizerConfig, SgdConfig};
 //! let data = SyntheticConfig { num_classes: 3, dim: 8, train_per_class: 40, test_per_class: 10,
 //!                              ..SyntheticConfig::default() }.generate().unwrap();
 //! let vs = tch::nn::VarStore::new(tch::Device::Cpu);
 //! let cfg = MlpConfig { depth: 2, width: 16, ..MlpConfig::default() };
-//! let mlp = Mlp::new(&vs.root(), &cfg, 8, 3, &MlpVariant::Baseline).unwrap();
+//! let adaptive = AdaptiveConfig { tau: 0.5, patience: 1, ..AdaptiveConfig::default() };
+//! let mlp = Mlp::new(&vs.root(), &cfg, 8, 3, &MlpVariant::Adaptive(adaptive.clone())).unwrap();
 //! let spec = TrainSpec {
 //!     epochs: 2, batch_size: 16, eval_batch_size: 64, label_smoothing: 0.0,
-//!     optimizer: OptimizerSpec::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4 },
+//!     optimizer: OptimizerConfig::Sgd(SgdConfig { lr: 0.05, momentum: 0.9,
+//!                                                 weight_decay: 5e-4, ..SgdConfig::default() }),
 //!     schedule: Schedule::Constant, global_mean: Default::default(), tau: 0.9,
-//!     adaptive: None, seed: 0,
+//!     adaptive: Some(adaptive), seed: 0,
 //! };
 //! let mut trainer = Trainer::new(mlp, vs, spec).unwrap();
-//! let run = RunData { train: &data.train, probe: &data.train, test: &data.test, num_classes: 3 };
+//! let run = RunData { train: &data.train, probe: &data.train, test: &data.test };
 //! let record = trainer.run_epoch(&run, &mut NoProgress).unwrap();
 //! assert_eq!(record.layers.len(), 2);
-//! assert!(record.train_loss.is_finite());
+//! // With τ = 0.5 a layer is separable after one epoch: what follows it is locked.
+//! assert!(record.newly_locked.contains(&"classifier".to_string()), "{:?}", record.newly_locked);
 //! ```
 
-mod adaptive;
 mod config;
 mod model;
-mod record;
-mod schedule;
-mod trainer;
 
-pub use adaptive::LockController;
-pub use config::{AdaptiveConfig, FeatureTap, MlpConfig, MlpVariant, OptimizerSpec};
-pub use model::{CollapseModel, Mlp, NamedParam, Taps};
-pub use record::{EpochRecord, LayerRecord};
-pub use schedule::Schedule;
-pub use trainer::{Evaluation, NoProgress, Progress, RunData, TrainSpec, Trainer, TrainerState};
+pub use config::{FeatureTap, MlpConfig, MlpVariant};
+pub use model::{layer_name, Mlp};
 
-/// Errors of model construction and training.
+/// Errors of building and running the MLP.
 #[derive(Debug, thiserror::Error)]
-pub enum TrainError {
+pub enum MlpError {
     /// An invalid configuration value; the message names the key.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// The training loss became NaN or infinite.
-    #[error(
-        "the training loss is not finite ({loss}) in epoch {epoch}: try a lower learning rate"
-    )]
-    NonFiniteLoss {
-        /// 1-based epoch.
-        epoch: usize,
-        /// The loss.
-        loss: f64,
-    },
-    /// A data split has no samples.
-    #[error("the {0} set is empty")]
-    EmptyData(&'static str),
-    /// A checkpoint does not fit the model.
-    #[error("checkpoint does not match the model: {0}")]
-    Checkpoint(String),
     /// From the ETF layers or the optimiser.
     #[error(transparent)]
     Etf(#[from] simplex_etf::EtfError),
-    /// From the collapse diagnostics.
-    #[error(transparent)]
-    Metrics(#[from] collapse_metrics::MetricsError),
-    /// From the data loader.
-    #[error(transparent)]
-    Data(#[from] etf_data::DataError),
     /// From libtorch.
     #[error(transparent)]
     Torch(#[from] tch::TchError),
-    /// From a model defined in another crate (e.g. the ViT of `etf-transformer`).
-    #[error(transparent)]
-    Model(Box<dyn std::error::Error + Send + Sync>),
 }

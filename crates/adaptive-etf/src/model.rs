@@ -1,76 +1,16 @@
-//! The models the trainer drives: the [`CollapseModel`] interface and the MLP of §4.
+//! The MLP of §4 as a [`CollapseModel`].
 
 use crate::config::{FeatureTap, MlpConfig, MlpVariant};
-use crate::TrainError;
+use crate::MlpError;
+use etf_train::{CollapseModel, NamedParam, Taps, CLASSIFIER};
 use simplex_etf::optim::Optimizer;
 use simplex_etf::{init, EtfSpec, LockOrientation, LockableLinear};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-/// What one forward pass exposes to the collapse diagnostics.
-pub struct Taps {
-    /// Classifier outputs `[B, C]`.
-    pub logits: Tensor,
-    /// Features of each tapped layer (hidden blocks), `[B, d_ℓ]` each.
-    pub layers: Vec<Tensor>,
-    /// The classifier's input features `[B, d]` (for NC3/NC4 with [`CollapseModel::classifier`]).
-    pub penultimate: Tensor,
-}
-
-impl Taps {
-    /// Every feature tensor the diagnostics read: the tapped layers, then the penultimate.
-    pub fn features(&self) -> impl Iterator<Item = &Tensor> {
-        self.layers.iter().chain([&self.penultimate])
-    }
-}
-
-/// A trainable named tensor and whether weight decay applies to it.
-pub struct NamedParam {
-    /// Its variable name in the model's `VarStore`.
-    pub name: String,
-    /// The tensor itself (shares storage with the model).
-    pub tensor: Tensor,
-    /// Whether the optimiser applies weight decay to it.
-    pub weight_decay: bool,
-}
-
-/// A classifier network whose hidden layers the trainer measures and can lock.
-pub trait CollapseModel {
-    /// Logits and the tapped features.
-    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, TrainError>;
-    /// Logits only (the training step).
-    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, TrainError>;
-    /// Data augmentation of a training batch; a pure function of `(seed, step)` so a resumed
-    /// run replays it. The default is none.
-    fn augment(&self, xs: &Tensor, _seed: u64, _step: u64) -> Result<Tensor, TrainError> {
-        Ok(xs.shallow_clone())
-    }
-    /// Names of the tapped layers, in order.
-    fn layer_names(&self) -> Vec<String>;
-    /// The classifier `(W [C, d], b [C])`, detached.
-    fn classifier(&self) -> (Tensor, Option<Tensor>);
-    /// Trainable tensors (what the optimiser holds).
-    fn named_trainable(&self) -> Vec<NamedParam>;
-    /// Locks every lockable layer after hidden layer `layer` (1-based) to an ETF map and removes
-    /// its weights from `opt`. Returns the names of the newly locked layers.
-    fn lock_after(
-        &mut self,
-        layer: usize,
-        orientation: LockOrientation,
-        seed: u64,
-        opt: &mut Optimizer,
-    ) -> Result<Vec<String>, TrainError>;
-    /// Names of the layers whose weights are ETF maps now.
-    fn locked_layers(&self) -> Vec<String>;
-    /// Learnable parameter count (the trainable tensors' sizes).
-    fn learnable_params(&self) -> i64 {
-        self.named_trainable()
-            .iter()
-            .map(|p| p.tensor.numel() as i64)
-            .sum()
-    }
-    /// All parameters, fixed ETF weights included (BatchNorm running statistics excluded).
-    fn total_params(&self) -> i64;
+/// The name of hidden layer `l` (1-based) everywhere: VarStore path, records, locks, reports.
+pub fn layer_name(l: usize) -> String {
+    format!("hidden{l}")
 }
 
 struct Block {
@@ -81,7 +21,8 @@ struct Block {
 /// The MLP of algorithms.md §4: flatten → `L × [Linear, BatchNorm1d?, ReLU]` → Linear classifier.
 ///
 /// ```
-/// use adaptive_etf::{CollapseModel, Mlp, MlpConfig, MlpVariant};
+/// use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
+/// use etf_train::CollapseModel;
 /// let vs = tch::nn::VarStore::new(tch::Device::Cpu);
 /// let cfg = MlpConfig { depth: 2, width: 16, ..MlpConfig::default() };
 /// let mlp = Mlp::new(&vs.root(), &cfg, 8, 3, &MlpVariant::Baseline).unwrap();
@@ -106,15 +47,15 @@ impl Mlp {
         input_dim: i64,
         num_classes: i64,
         variant: &MlpVariant,
-    ) -> Result<Self, TrainError> {
-        cfg.validate().map_err(TrainError::Config)?;
+    ) -> Result<Self, MlpError> {
+        cfg.validate().map_err(MlpError::Config)?;
         let depth = cfg.depth;
         // Hidden layers fixed from the start (1-based), and the classifier's orientation.
         let (fixed_from, fixed_orientation) = match variant {
             MlpVariant::EtfClassifier { orientation } => (depth + 1, Some(*orientation)),
             MlpVariant::FixedLastK { k, orientation } => {
                 if *k == 0 || *k > depth + 1 {
-                    return Err(TrainError::Config(format!(
+                    return Err(MlpError::Config(format!(
                         "variant k must be in 1..={} (the classifier plus up to {depth} hidden \
                          layers), got {k}",
                         depth + 1
@@ -125,7 +66,7 @@ impl Mlp {
             MlpVariant::Baseline | MlpVariant::Adaptive(_) => (depth + 2, None),
         };
         if fixed_orientation == Some(LockOrientation::Nearest) {
-            return Err(TrainError::Config(
+            return Err(MlpError::Config(
                 "orientation \"nearest\" needs a trained weight; layers fixed from the start take \
                  \"canonical\" or \"random\""
                     .into(),
@@ -139,7 +80,7 @@ impl Mlp {
         let mut blocks = Vec::with_capacity(depth);
         let mut in_dim = input_dim;
         for l in 1..=depth {
-            let p = path / format!("hidden{l}");
+            let p = path / layer_name(l);
             let fc = if l >= fixed_from {
                 LockableLinear::new_etf(&(&p / "fc"), in_dim, cfg.width, true, &spec_for(l))?
             } else {
@@ -169,7 +110,7 @@ impl Mlp {
         xs: &Tensor,
         train: bool,
         keep_taps: bool,
-    ) -> Result<(Tensor, Vec<Tensor>, Tensor), TrainError> {
+    ) -> Result<(Tensor, Vec<Tensor>, Tensor), MlpError> {
         let mut h = xs.f_flatten(1, -1)?;
         let mut taps = Vec::with_capacity(if keep_taps { self.blocks.len() } else { 0 });
         for block in &self.blocks {
@@ -195,16 +136,15 @@ impl Mlp {
         self.blocks
             .iter()
             .enumerate()
-            .map(|(i, b)| (format!("hidden{}", i + 1), &b.fc))
-            .chain(std::iter::once((
-                "classifier".to_string(),
-                &self.classifier,
-            )))
+            .map(|(i, b)| (layer_name(i + 1), &b.fc))
+            .chain(std::iter::once((CLASSIFIER.to_string(), &self.classifier)))
     }
 }
 
 impl CollapseModel for Mlp {
-    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, TrainError> {
+    type Error = MlpError;
+
+    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, MlpError> {
         let (logits, layers, penultimate) = self.run(xs, train, true)?;
         Ok(Taps {
             logits,
@@ -213,14 +153,12 @@ impl CollapseModel for Mlp {
         })
     }
 
-    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, TrainError> {
+    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, MlpError> {
         Ok(self.run(xs, train, false)?.0)
     }
 
     fn layer_names(&self) -> Vec<String> {
-        (1..=self.blocks.len())
-            .map(|l| format!("hidden{l}"))
-            .collect()
+        (1..=self.blocks.len()).map(layer_name).collect()
     }
 
     fn classifier(&self) -> (Tensor, Option<Tensor>) {
@@ -231,34 +169,20 @@ impl CollapseModel for Mlp {
     }
 
     fn named_trainable(&self) -> Vec<NamedParam> {
+        // PyTorch's default: weight decay on every parameter, biases and BatchNorm included.
         let mut out = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
-            for (name, tensor) in block.fc.trainable_tensors() {
-                out.push(NamedParam {
-                    name,
-                    tensor,
-                    weight_decay: true,
-                });
-            }
+            out.extend(block.fc.trainable_tensors(true));
             if let Some(bn) = &block.bn {
                 for (suffix, t) in [("weight", &bn.ws), ("bias", &bn.bs)] {
                     if let Some(t) = t {
-                        out.push(NamedParam {
-                            name: format!("hidden{}.bn.{suffix}", i + 1),
-                            tensor: t.shallow_clone(),
-                            weight_decay: true,
-                        });
+                        let name = format!("{}.bn.{suffix}", layer_name(i + 1));
+                        out.push(NamedParam::new(&name, t, true));
                     }
                 }
             }
         }
-        for (name, tensor) in self.classifier.trainable_tensors() {
-            out.push(NamedParam {
-                name,
-                tensor,
-                weight_decay: true,
-            });
-        }
+        out.extend(self.classifier.trainable_tensors(true));
         out
     }
 
@@ -268,14 +192,14 @@ impl CollapseModel for Mlp {
         orientation: LockOrientation,
         seed: u64,
         opt: &mut Optimizer,
-    ) -> Result<Vec<String>, TrainError> {
+    ) -> Result<Vec<String>, MlpError> {
         let mut newly = Vec::new();
         let depth = self.blocks.len();
         for l in layer + 1..=depth + 1 {
             let (name, fc) = if l <= depth {
-                (format!("hidden{l}"), &mut self.blocks[l - 1].fc)
+                (layer_name(l), &mut self.blocks[l - 1].fc)
             } else {
-                ("classifier".to_string(), &mut self.classifier)
+                (CLASSIFIER.to_string(), &mut self.classifier)
             };
             if fc.is_locked() {
                 continue;

@@ -4,7 +4,8 @@ use crate::compare::{compare_table, find_summaries};
 use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
-use crate::run::{job_dir, jobs, run_jobs, RunOptions};
+use crate::job::Job;
+use crate::run::{run_jobs, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -200,8 +201,8 @@ fn run_experiment(
         cfg.variant(v)?;
     }
     let seeds = seeds.unwrap_or_else(|| cfg.seeds.clone());
-    let mut all = jobs(&cfg, &seeds);
-    all.retain(|(v, _)| c.variants.is_empty() || c.variants.contains(&v.name));
+    let mut all = Job::all(&cfg, &seeds)?;
+    all.retain(|j| c.variants.is_empty() || c.variants.contains(&j.variant().name));
     if let Some((i, n)) = shard {
         all = all
             .into_iter()
@@ -219,7 +220,7 @@ fn run_experiment(
     run_jobs(&cfg, &all, &out, &opts)?;
     let dirs: Vec<PathBuf> = all
         .iter()
-        .map(|(v, s)| job_dir(&out, &v.name, *s))
+        .map(|j| j.dir(&out))
         .filter(|d| d.join(crate::run::SUMMARY).exists())
         .collect();
     if dirs.is_empty() {

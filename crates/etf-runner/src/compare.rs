@@ -2,7 +2,8 @@
 
 use crate::config::{ExperimentConfig, VariantKind};
 use crate::output::{RunSummary, SummaryHead};
-use crate::run::{read_trainer_state, run_job_of};
+use crate::job::Job;
+use etf_train::Checkpoint;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -55,12 +56,12 @@ fn walk(dir: &Path, unfinished: bool, out: &mut Vec<(PathBuf, RunSummary)>) -> R
 /// checkpoint holds and the one variant and seed of its `config.toml`.
 fn unfinished_summary(dir: &Path) -> Result<RunSummary> {
     let config = dir.join(crate::run::CONFIG);
-    let cfg = ExperimentConfig::load(&config, &[])?;
-    let (variant, seed) = run_job_of(&cfg, &config)?;
-    let (_, state) = read_trainer_state(&dir.join(crate::run::CHECKPOINT))?;
+    let job = Job::of_run(ExperimentConfig::load(&config, &[])?, &config)?;
+    let cfg = &job.config;
+    let state = Checkpoint::read(&dir.join(crate::run::CHECKPOINT))?.state;
     // The device it ran on is recorded only when a run ends; this is what it asked for.
     let device = format!("{:?}", cfg.train.device).to_lowercase();
-    let head = SummaryHead::new(&cfg, variant, seed, device);
+    let head = SummaryHead::new(cfg, job.variant(), job.seed, device);
     let mut summary = RunSummary::from_history(head, &state.history)
         .with_context(|| format!("{}: unfinished run", dir.display()))?;
     summary.unfinished_of = Some(cfg.train.epochs);

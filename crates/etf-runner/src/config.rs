@@ -3,11 +3,13 @@
 //! Every key is checked: an unknown key or an invalid value is an error that names the key and
 //! what is allowed.
 
-use adaptive_etf::{AdaptiveConfig, MlpConfig, MlpVariant, OptimizerSpec, Schedule};
+use adaptive_etf::{MlpConfig, MlpVariant};
 use anyhow::{bail, Context, Result};
 use collapse_metrics::GlobalMean;
+use etf_train::{AdaptiveConfig, Schedule};
 use etf_transformer::{AugmentConfig, EtfBlocks, FfnMatrices, VitConfig};
 use serde::{Deserialize, Serialize};
+use simplex_etf::optim::OptimizerConfig;
 use simplex_etf::LockOrientation;
 use std::path::{Path, PathBuf};
 
@@ -103,7 +105,7 @@ pub struct TrainConfig {
     #[serde(default)]
     pub device: DeviceChoice,
     /// The optimiser.
-    pub optimizer: OptimizerSpec,
+    pub optimizer: OptimizerConfig,
     /// The learning-rate schedule.
     #[serde(default)]
     pub schedule: Schedule,
@@ -260,15 +262,8 @@ impl VariantConfig {
             probe_every: self.probe_every.unwrap_or(d.probe_every),
             orientation: self.orientation.unwrap_or(d.orientation),
         };
-        if !(0.0..=1.0).contains(&a.tau) {
-            bail!("{}: `tau` must be in [0, 1], got {}", self.ctx(), a.tau);
-        }
-        if a.patience == 0 || a.probe_every == 0 {
-            bail!(
-                "{}: `patience` and `probe_every` must be at least 1",
-                self.ctx()
-            );
-        }
+        a.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.ctx()))?;
         Ok(a)
     }
 
@@ -307,10 +302,7 @@ impl VariantConfig {
                 self.check_keys(&["orientation", "tau", "patience", "probe_every", "matrices"])?;
                 let a = self.adaptive_config()?;
                 lock_matrices = self.matrices.unwrap_or(FfnMatrices::Both);
-                config.ffn_etf.blocks = EtfBlocks::Adaptive {
-                    tau: a.tau,
-                    patience: a.patience,
-                };
+                config.ffn_etf.blocks = EtfBlocks::Adaptive;
                 config.ffn_etf.matrices = lock_matrices;
                 adaptive = Some(a);
             }
@@ -403,10 +395,7 @@ impl ExperimentConfig {
                 }
             }
         }
-        self.train
-            .optimizer
-            .validate()
-            .map_err(anyhow::Error::msg)?;
+        self.train.optimizer.validate()?;
         self.train.schedule.validate().map_err(anyhow::Error::msg)?;
         if self.train.epochs == 0 {
             bail!("train.epochs must be at least 1");

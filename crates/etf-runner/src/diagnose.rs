@@ -2,9 +2,10 @@
 
 use crate::config::DeviceChoice;
 use crate::io::{write_atomic, write_npy};
-use crate::run::{load_data, trainer_from_run};
-use adaptive_etf::{CollapseModel, RunData};
+use crate::job::Job;
+use crate::run::load_data;
 use anyhow::{bail, Context, Result};
+use etf_train::{evaluate, restore_model, Checkpoint, CollapseModel};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -48,16 +49,18 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
     if let Some(r) = &args.data_root {
         cfg.data.root = r.clone();
     }
-    let data = load_data(&cfg, device)?;
-    let trainer = trainer_from_run(&dir, &cfg, device, &data.dataset)?;
+    let job = Job::of_run(cfg, &dir.join(crate::run::CONFIG))?;
+    let cfg = &job.config;
+    let data = load_data(cfg, device)?;
     let ds = &data.dataset;
-    let run = RunData {
-        train: &ds.train,
-        probe: &data.probe,
-        test: &ds.test,
-        num_classes: ds.num_classes,
-    };
-    let eval = trainer.evaluate(&run)?;
+    // The model alone, with the run's locks and last weights: measuring needs no optimiser.
+    let (vs, mut model) = job.initial_model(device, ds)?;
+    let ckpt = dir.join(crate::run::CHECKPOINT);
+    let saved = Checkpoint::read(&ckpt)?;
+    restore_model(&mut model, &vs, &saved, job.adaptive().as_ref(), job.seed)
+        .with_context(|| format!("restoring {}", ckpt.display()))?;
+    let how = job.train_spec().measure(device);
+    let eval = evaluate(&model, &data.probe, &ds.test, &how)?;
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -67,7 +70,7 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         eval.test_accuracy,
         eval.test_loss
     );
-    let locked = trainer.model.locked_layers();
+    let locked = model.locked_layers();
     md.push_str(&crate::output::collapse_table(
         &eval.layers,
         &eval.classifier,
@@ -83,7 +86,7 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
     )?;
     if let Some(out) = &args.dump_features {
         dump_features(
-            &trainer.model,
+            &model,
             &ds.test,
             out,
             cfg.train.eval_batch_size,

@@ -3,8 +3,9 @@
 //! PyTorch's).
 
 use crate::config::ExperimentConfig;
-use crate::run::{initial_model, load_data};
-use adaptive_etf::CollapseModel;
+use crate::job::Job;
+use crate::run::load_data;
+use etf_train::CollapseModel;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -36,9 +37,9 @@ pub fn initial_parameters(
     variant: &str,
     seed: u64,
 ) -> Result<Vec<ParamStats>> {
-    let variant = cfg.variant(variant)?;
+    let job = Job::new(cfg, cfg.variant(variant)?, seed)?;
     let data = load_data(cfg, Device::Cpu)?;
-    let (vs, model) = initial_model(cfg, variant, seed, Device::Cpu, &data.dataset)?;
+    let (vs, model) = job.initial_model(Device::Cpu, &data.dataset)?;
     let trainable: BTreeSet<String> = model
         .named_trainable()
         .into_iter()

@@ -1,88 +1,13 @@
-//! Atomic files: every result and checkpoint is written to a temporary file, synced, and renamed
-//! over the old one, so a crash leaves either the old or the new file, never a partial one.
+//! Files of a run directory besides the checkpoint (whose layout is `etf_train::checkpoint`'s):
+//! every file is written atomically ([`write_atomic`]), and features go out as `.npy`.
 
-use anyhow::{bail, Context, Result};
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use anyhow::Result;
+use std::path::Path;
 use tch::{Kind, Tensor};
 
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Renames `tmp` over `path` after syncing it, then syncs the directory.
-fn commit(tmp: &Path, path: &Path) -> Result<()> {
-    File::open(tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    fs::rename(tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    if let Some(dir) = path.parent() {
-        // Directory fsync makes the rename itself durable; not every filesystem supports it.
-        let _ = File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically ([`etf_train::atomic::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(f);
-    commit(&tmp, path)
-}
-
-/// The name under which a checkpoint stores its JSON state inside the safetensors file.
-const STATE_TENSOR: &str = "__state_json__";
-
-/// Writes named tensors plus a JSON state as one safetensors file, atomically.
-pub fn write_checkpoint(
-    path: &Path,
-    tensors: &[(String, Tensor)],
-    state: &serde_json::Value,
-) -> Result<()> {
-    let json = serde_json::to_vec(state)?;
-    let mut all: Vec<(String, Tensor)> = tensors
-        .iter()
-        .map(|(k, v)| (k.clone(), v.to_device(tch::Device::Cpu).contiguous()))
-        .collect();
-    all.push((STATE_TENSOR.to_string(), Tensor::from_slice(&json)));
-    let tmp = temp_path(path);
-    Tensor::write_safetensors(&all, &tmp)
-        .with_context(|| format!("cannot write checkpoint {}", tmp.display()))?;
-    commit(&tmp, path)
-}
-
-/// Reads a checkpoint written by [`write_checkpoint`].
-pub fn read_checkpoint(path: &Path) -> Result<(Vec<(String, Tensor)>, serde_json::Value)> {
-    let mut tensors = Tensor::read_safetensors(path)
-        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let idx = tensors
-        .iter()
-        .position(|(k, _)| k == STATE_TENSOR)
-        .with_context(|| {
-            format!(
-                "{}: not a checkpoint of this tool (no state)",
-                path.display()
-            )
-        })?;
-    let (_, state) = tensors.swap_remove(idx);
-    if state.kind() != Kind::Uint8 {
-        bail!(
-            "{}: the checkpoint state has kind {:?}, expected bytes",
-            path.display(),
-            state.kind()
-        );
-    }
-    let bytes = Vec::<u8>::try_from(&state)?;
-    let json = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: the checkpoint state is not valid JSON", path.display()))?;
-    Ok((tensors, json))
+    Ok(etf_train::atomic::write_atomic(path, bytes)?)
 }
 
 /// Writes a `.npy` (format 1.0) of an f32 or i64 tensor, for numpy and other tools.
@@ -123,29 +48,6 @@ pub fn write_npy(path: &Path, t: &Tensor) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checkpoint_round_trips_bit_exactly() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.safetensors");
-        let a = Tensor::randn([3, 4], (Kind::Float, tch::Device::Cpu));
-        let b = Tensor::from_slice(&[1i64, 2, 3]);
-        let state = serde_json::json!({"epoch": 3, "names": ["x"]});
-        write_checkpoint(
-            &path,
-            &[
-                ("a".into(), a.shallow_clone()),
-                ("b".into(), b.shallow_clone()),
-            ],
-            &state,
-        )
-        .unwrap();
-        let (tensors, got) = read_checkpoint(&path).unwrap();
-        assert_eq!(got, state);
-        let a2 = &tensors.iter().find(|(k, _)| k == "a").unwrap().1;
-        assert!(a2.equal(&a));
-        assert!(!dir.path().join("c.safetensors.tmp").exists());
-    }
 
     #[test]
     fn npy_header_is_aligned_and_data_follows() {

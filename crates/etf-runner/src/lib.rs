@@ -34,6 +34,7 @@ pub mod config;
 pub mod diagnose;
 pub mod inspect;
 pub mod io;
+pub mod job;
 pub mod model;
 pub mod output;
 pub mod plots;

@@ -1,7 +1,8 @@
 //! The models an experiment can train, behind one type for the trainer.
 
-use adaptive_etf::{CollapseModel, Mlp, NamedParam, Taps, TrainError};
-use etf_transformer::VitModel;
+use adaptive_etf::{Mlp, MlpError};
+use etf_train::{CollapseModel, NamedParam, Taps};
+use etf_transformer::{VitError, VitModel};
 use simplex_etf::optim::Optimizer;
 use simplex_etf::LockOrientation;
 use tch::Tensor;
@@ -14,6 +15,17 @@ pub enum AnyModel {
     Vit(Box<VitModel>),
 }
 
+/// The error of either model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// From the MLP.
+    #[error(transparent)]
+    Mlp(#[from] MlpError),
+    /// From the ViT.
+    #[error(transparent)]
+    Vit(#[from] VitError),
+}
+
 macro_rules! delegate {
     ($self:ident, $m:ident => $e:expr) => {
         match $self {
@@ -24,14 +36,16 @@ macro_rules! delegate {
 }
 
 impl CollapseModel for AnyModel {
-    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, TrainError> {
-        delegate!(self, m => m.forward_taps(xs, train))
+    type Error = ModelError;
+
+    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, ModelError> {
+        delegate!(self, m => Ok(m.forward_taps(xs, train)?))
     }
-    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, TrainError> {
-        delegate!(self, m => m.forward_logits(xs, train))
+    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        delegate!(self, m => Ok(m.forward_logits(xs, train)?))
     }
-    fn augment(&self, xs: &Tensor, seed: u64, step: u64) -> Result<Tensor, TrainError> {
-        delegate!(self, m => m.augment(xs, seed, step))
+    fn augment(&self, xs: &Tensor, seed: u64, step: u64) -> Result<Tensor, ModelError> {
+        delegate!(self, m => Ok(m.augment(xs, seed, step)?))
     }
     fn layer_names(&self) -> Vec<String> {
         delegate!(self, m => m.layer_names())
@@ -48,8 +62,8 @@ impl CollapseModel for AnyModel {
         orientation: LockOrientation,
         seed: u64,
         opt: &mut Optimizer,
-    ) -> Result<Vec<String>, TrainError> {
-        delegate!(self, m => m.lock_after(layer, orientation, seed, opt))
+    ) -> Result<Vec<String>, ModelError> {
+        delegate!(self, m => Ok(m.lock_after(layer, orientation, seed, opt)?))
     }
     fn locked_layers(&self) -> Vec<String> {
         delegate!(self, m => m.locked_layers())

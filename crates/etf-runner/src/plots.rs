@@ -1,6 +1,6 @@
 //! PNG plots of a run, drawn with `plotters`.
 
-use adaptive_etf::EpochRecord;
+use etf_train::EpochRecord;
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -217,7 +217,7 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
     )?;
     root.present().map_err(err)?;
 
-    let layer_series = |f: &dyn Fn(&adaptive_etf::LayerRecord) -> f64,
+    let layer_series = |f: &dyn Fn(&etf_train::LayerRecord) -> f64,
                         dashed: bool,
                         suffix: &str|
      -> Vec<Series> {

@@ -1,17 +1,18 @@
 //! Running one job (one variant, one seed) into its run directory, with checkpoints and resume.
 
-use crate::config::{ExperimentConfig, ResolvedVariant, VariantConfig};
-use crate::io::{read_checkpoint, write_atomic, write_checkpoint};
+use crate::config::ExperimentConfig;
+use crate::io::write_atomic;
+use crate::job::Job;
 use crate::model::AnyModel;
 use crate::output::{report_markdown, write_metrics_csv, RunSummary, SummaryHead};
 use crate::plots::write_plots;
-use adaptive_etf::{EpochRecord, Mlp, Progress, RunData, TrainSpec, Trainer, TrainerState};
 use anyhow::{bail, Context, Result};
 use etf_data::{Dataset, Split};
+use etf_train::{Checkpoint, EpochRecord, Progress, RunData, Trainer};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{nn, Device};
+use tch::Device;
 
 /// How jobs run.
 #[derive(Clone, Debug)]
@@ -34,6 +35,17 @@ pub struct LoadedData {
     pub dataset: Dataset,
     /// The class-balanced NCC probe subset of the training set.
     pub probe: Split,
+}
+
+impl LoadedData {
+    /// The splits as the trainer reads them.
+    pub fn run_data(&self) -> RunData<'_> {
+        RunData {
+            train: &self.dataset.train,
+            probe: &self.probe,
+            test: &self.dataset.test,
+        }
+    }
 }
 
 /// Loads the experiment's data set, applies the limits, draws the probe set, moves all to `device`.
@@ -70,87 +82,12 @@ pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
     Ok(LoadedData { dataset, probe })
 }
 
-/// The directory of one job under an output directory.
-pub fn job_dir(out: &Path, variant: &str, seed: u64) -> PathBuf {
-    out.join(variant).join(format!("seed-{seed}"))
-}
-
 /// File names in a run directory.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// The resolved configuration of a run.
 pub const CONFIG: &str = "config.toml";
 /// The summary of a finished run.
 pub const SUMMARY: &str = "summary.json";
-
-/// The resolved configuration a run directory records: the experiment narrowed to one variant
-/// and one seed, so `etf diagnose` and `--resume` rebuild exactly this model.
-pub fn resolved_config(
-    cfg: &ExperimentConfig,
-    variant: &VariantConfig,
-    seed: u64,
-) -> ExperimentConfig {
-    ExperimentConfig {
-        seeds: vec![seed],
-        variants: vec![variant.clone()],
-        ..cfg.clone()
-    }
-}
-
-/// Builds the model of `variant` in `vs` for samples of `shape` and `classes` classes.
-pub fn build_model(
-    cfg: &ExperimentConfig,
-    variant: &VariantConfig,
-    vs: &nn::VarStore,
-    shape: &[i64],
-    classes: i64,
-) -> Result<AnyModel> {
-    Ok(match (variant.resolve(&cfg.model)?, &cfg.model) {
-        (ResolvedVariant::Mlp(v), crate::config::ModelConfig::Mlp(mlp)) => AnyModel::Mlp(Mlp::new(
-            &vs.root(),
-            mlp,
-            shape.iter().product(),
-            classes,
-            &v,
-        )?),
-        (
-            ResolvedVariant::Vit {
-                config,
-                lock_matrices,
-                ..
-            },
-            _,
-        ) => {
-            let shape: [i64; 3] = shape.try_into().map_err(|_| {
-                anyhow::anyhow!("the vit model needs images (C×H×W samples); this data set's samples have shape {shape:?}")
-            })?;
-            let vit = etf_transformer::Vit::new(&vs.root(), &config, shape, classes)?;
-            let augment = cfg.train.augment.unwrap_or_default();
-            AnyModel::Vit(Box::new(etf_transformer::VitModel::new(
-                vit,
-                augment,
-                lock_matrices,
-            )))
-        }
-        (ResolvedVariant::Mlp(_), _) => bail!("an MLP variant for a non-MLP model"),
-    })
-}
-
-fn train_spec(cfg: &ExperimentConfig, variant: &VariantConfig, seed: u64) -> Result<TrainSpec> {
-    let adaptive = variant.resolve(&cfg.model)?.adaptive();
-    let t = &cfg.train;
-    Ok(TrainSpec {
-        epochs: t.epochs,
-        batch_size: t.batch_size,
-        eval_batch_size: t.eval_batch_size,
-        label_smoothing: t.label_smoothing,
-        optimizer: t.optimizer.clone(),
-        schedule: t.schedule.clone(),
-        global_mean: t.global_mean,
-        tau: t.tau,
-        adaptive,
-        seed,
-    })
-}
 
 /// A per-epoch progress bar on a terminal.
 struct Bar(Option<indicatif::ProgressBar>);
@@ -248,9 +185,7 @@ fn prepare_dir(dir: &Path, opts: &RunOptions) -> Result<Option<RunSummary>> {
 /// Runs one job to the end (or to `opts.stop_after` epochs), writing everything into `dir`.
 /// Returns the summary of a finished run, `None` when stopped early.
 pub fn run_job(
-    cfg: &ExperimentConfig,
-    variant: &VariantConfig,
-    seed: u64,
+    job: &Job,
     data: &LoadedData,
     dir: &Path,
     opts: &RunOptions,
@@ -259,13 +194,11 @@ pub fn run_job(
         tracing::info!(dir = %dir.display(), "already finished; kept as it is");
         return Ok(Some(done));
     }
-    let resolved = resolved_config(cfg, variant, seed);
     write_atomic(
         &dir.join(CONFIG),
-        toml::to_string_pretty(&resolved)?.as_bytes(),
+        toml::to_string_pretty(&job.config)?.as_bytes(),
     )?;
-    let ds = &data.dataset;
-    let mut trainer = new_trainer(cfg, variant, seed, opts.device, ds)?;
+    let mut trainer = job.trainer(opts.device, &data.dataset)?;
     let ckpt = dir.join(CHECKPOINT);
     if opts.resume && ckpt.exists() {
         restore_checkpoint(&mut trainer, &ckpt)?;
@@ -275,26 +208,34 @@ pub fn run_job(
         )?;
         tracing::info!(epoch = trainer.epochs_done(), "resumed");
     }
-    let run = RunData {
-        train: &ds.train,
-        probe: &data.probe,
-        test: &ds.test,
-        num_classes: ds.num_classes,
-    };
-    let label = format!("{}/{} s{seed}", cfg.name, variant.name);
-    let steps = ds.train.len().div_ceil(cfg.train.batch_size);
+    if !train_epochs(job, &mut trainer, data, dir, opts)? {
+        return Ok(None);
+    }
+    finish(job, &trainer, dir, opts).map(Some)
+}
+
+/// Trains the remaining epochs (at most `opts.stop_after` of them), writing the checkpoint,
+/// `metrics.csv` and the log after each. Returns whether the run is finished.
+fn train_epochs(
+    job: &Job,
+    trainer: &mut Trainer<AnyModel>,
+    data: &LoadedData,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<bool> {
+    let label = job.label();
+    let ckpt = dir.join(CHECKPOINT);
+    let steps = data.dataset.train.len().div_ceil(job.config.train.batch_size);
     let show = opts.progress && std::io::stderr().is_terminal();
+    let run = data.run_data();
     let mut ran = 0;
     while !trainer.finished() {
         if opts.stop_after.is_some_and(|n| ran >= n) {
-            return Ok(None);
+            return Ok(false);
         }
         let epoch = trainer.epochs_done() + 1;
-        let mut bar = Bar::new(
-            show,
-            format!("{label} epoch {epoch}/{}", cfg.train.epochs),
-            steps,
-        );
+        let of = job.config.train.epochs;
+        let mut bar = Bar::new(show, format!("{label} epoch {epoch}/{of}"), steps);
         let record = match trainer.run_epoch(&run, &mut bar) {
             Ok(r) => r.clone(),
             Err(e) => {
@@ -311,26 +252,25 @@ pub fn run_job(
         let line = epoch_line(&record);
         tracing::info!("{label} {line}");
         log_line(dir, &line)?;
-        write_checkpoint(
-            &ckpt,
-            &trainer.checkpoint_tensors(),
-            &serde_json::to_value(trainer.state())?,
-        )?;
+        trainer.checkpoint().write(&ckpt)?;
         write_metrics_csv(dir, trainer.history())?;
         ran += 1;
     }
-    let head = SummaryHead::new(
-        cfg,
-        variant,
-        seed,
-        format!("{:?}", opts.device).to_lowercase(),
-    );
+    Ok(true)
+}
+
+/// The files of a finished run: plots, `report.md`, then `summary.json`.
+fn finish(
+    job: &Job,
+    trainer: &Trainer<AnyModel>,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<RunSummary> {
+    let device = format!("{:?}", opts.device).to_lowercase();
+    let head = SummaryHead::new(&job.config, job.variant(), job.seed, device);
     let summary = RunSummary::from_history(head, trainer.history())?;
-    write_plots(
-        dir,
-        &format!("{} / {}", cfg.name, variant.name),
-        trainer.history(),
-    )?;
+    let title = format!("{} / {}", job.config.name, job.variant().name);
+    write_plots(dir, &title, trainer.history())?;
     write_atomic(
         &dir.join("report.md"),
         report_markdown(&summary, trainer.history()).as_bytes(),
@@ -340,24 +280,13 @@ pub fn run_job(
         &dir.join(SUMMARY),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    Ok(Some(summary))
-}
-
-/// Every (variant, seed) job of an experiment, in a stable order.
-pub fn jobs(cfg: &ExperimentConfig, seeds: &[u64]) -> Vec<(VariantConfig, u64)> {
-    let mut out = Vec::new();
-    for &seed in seeds {
-        for v in &cfg.variants {
-            out.push((v.clone(), seed));
-        }
-    }
-    out
+    Ok(summary)
 }
 
 /// Runs the given jobs into `out`, returns their summaries.
 pub fn run_jobs(
     cfg: &ExperimentConfig,
-    jobs: &[(VariantConfig, u64)],
+    jobs: &[Job],
     out: &Path,
     opts: &RunOptions,
 ) -> Result<Vec<RunSummary>> {
@@ -368,85 +297,18 @@ pub fn run_jobs(
         probe = data.probe.len(), seconds = t0.elapsed().as_secs_f64(), "data loaded"
     );
     let mut summaries = Vec::new();
-    for (variant, seed) in jobs {
-        let dir = job_dir(out, &variant.name, *seed);
-        if let Some(s) = run_job(cfg, variant, *seed, &data, &dir, opts)? {
+    for job in jobs {
+        if let Some(s) = run_job(job, &data, &job.dir(out), opts)? {
             summaries.push(s);
         }
     }
     Ok(summaries)
 }
 
-/// The model a job starts from: libtorch seeded with the job's seed, then the variant's model
-/// built in a fresh `VarStore` on `device` (what `etf inspect` shows).
-pub fn initial_model(
-    cfg: &ExperimentConfig,
-    variant: &VariantConfig,
-    seed: u64,
-    device: Device,
-    ds: &Dataset,
-) -> Result<(nn::VarStore, AnyModel)> {
-    tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(device);
-    let shape = ds.train.sample_shape();
-    let model = build_model(cfg, variant, &vs, &shape, ds.num_classes as i64)?;
-    Ok((vs, model))
-}
-
-/// A trainer for one job, from its [`initial_model`].
-fn new_trainer(
-    cfg: &ExperimentConfig,
-    variant: &VariantConfig,
-    seed: u64,
-    device: Device,
-    ds: &Dataset,
-) -> Result<Trainer<AnyModel>> {
-    let (vs, model) = initial_model(cfg, variant, seed, device, ds)?;
-    Ok(Trainer::new(model, vs, train_spec(cfg, variant, seed)?)?)
-}
-
-/// Reads a checkpoint written by [`run_job`]: its tensors and the trainer state (history,
-/// lock controller, epochs done).
-pub fn read_trainer_state(ckpt: &Path) -> Result<(Vec<(String, tch::Tensor)>, TrainerState)> {
-    let (tensors, state) = read_checkpoint(ckpt)?;
-    let state: TrainerState = serde_json::from_value(state)
-        .with_context(|| format!("{}: checkpoint state", ckpt.display()))?;
-    Ok((tensors, state))
-}
-
 /// Restores a checkpoint written by [`run_job`] into a freshly built trainer.
 fn restore_checkpoint(trainer: &mut Trainer<AnyModel>, ckpt: &Path) -> Result<()> {
-    let (tensors, state) = read_trainer_state(ckpt)?;
+    let saved = Checkpoint::read(ckpt)?;
     trainer
-        .restore(state, tensors)
+        .restore(saved)
         .with_context(|| format!("restoring {}", ckpt.display()))
-}
-
-/// The one variant and seed of a run directory's resolved config `cfg`, read from `config`.
-pub fn run_job_of<'a>(
-    cfg: &'a ExperimentConfig,
-    config: &Path,
-) -> Result<(&'a VariantConfig, u64)> {
-    match (cfg.variants.first(), cfg.seeds.first()) {
-        (Some(variant), Some(&seed)) => Ok((variant, seed)),
-        _ => bail!(
-            "{}: a run's config names one variant and one seed",
-            config.display()
-        ),
-    }
-}
-
-/// Rebuilds the trainer of a run directory from its resolved config `cfg` (read from the run's
-/// `config.toml`) and its checkpoint (for `etf diagnose`): the model with its locks and weights
-/// as they were after the last epoch.
-pub fn trainer_from_run(
-    dir: &Path,
-    cfg: &ExperimentConfig,
-    device: Device,
-    ds: &Dataset,
-) -> Result<Trainer<AnyModel>> {
-    let (variant, seed) = run_job_of(cfg, &dir.join(CONFIG))?;
-    let mut trainer = new_trainer(cfg, variant, seed, device, ds)?;
-    restore_checkpoint(&mut trainer, &dir.join(CHECKPOINT))?;
-    Ok(trainer)
 }

@@ -366,6 +366,7 @@ fn bad_input_gets_a_clear_error() {
     assert!(err.contains("fetch-data"), "{err}");
     if !tch::Cuda::is_available() {
         let r = etf(&["run", s(&cfg), "--device", "cuda"]);
+        assert!(!r.status.success());
         assert!(String::from_utf8_lossy(&r.stderr).contains("no CUDA device"));
     }
     let r = etf(&["run", s(&cfg), "--set", "train.optimizer.kind=adam"]);
@@ -375,6 +376,7 @@ fn bad_input_gets_a_clear_error() {
         "{err}"
     );
     let r = etf(&["run", s(&tmp.path().join("missing.toml"))]);
+    assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("missing.toml"));
 }
 
@@ -469,4 +471,92 @@ fn the_dynamics_comparison_files_build_their_models() {
         }
     }
     assert_eq!(n, 2, "benches/dynamics holds mlp.toml and vit.toml");
+}
+
+#[test]
+fn a_checkpoint_of_format_1_still_resumes() {
+    // tests/fixtures/format-1: epoch 1 of a tiny adaptive run (it locked after epoch 1),
+    // written by the build before the training core had its own crate (see the README there).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("adaptive/seed-0");
+    std::fs::create_dir_all(&run).unwrap();
+    for f in ["config.toml", "checkpoint.safetensors", "metrics.csv", "run.log"] {
+        std::fs::copy(fixture.join("adaptive/seed-0").join(f), run.join(f)).unwrap();
+    }
+    let r = etf(&[
+        "run",
+        s(&run.join("config.toml")),
+        "--out",
+        s(tmp.path()),
+        "--resume",
+        "--device",
+        "cpu",
+        "--set",
+        "train.epochs=2",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let old = metrics_without_times(&fixture.join("adaptive/seed-0/metrics.csv"));
+    let new = metrics_without_times(&run.join("metrics.csv"));
+    assert_eq!(new.len(), 3, "header and two epochs");
+    assert_eq!(new[..2], old[..2], "epoch 1 comes from the checkpoint unchanged");
+    let col = |name: &str| new[0].iter().position(|h| h == name).unwrap();
+    // The lock of epoch 1 was re-applied: epoch 2 has the locked model's learnable count.
+    let learnable = col("learnable_params");
+    assert_eq!(new[2][learnable], old[1][learnable]);
+    assert_eq!(new[2][col("locked_layers")], "hidden2+classifier");
+    assert!(run.join("summary.json").is_file());
+}
+
+/// A one-epoch ViT on 200 MNIST images; needs the real data (scripts/fetch-data, which
+/// `make test` runs first).
+const VIT: &str = r#"
+name = "vit-lock-names"
+[data]
+dataset = "mnist"
+train_limit = 200
+test_limit = 100
+probe_size = 100
+[model]
+kind = "vit"
+patch = 7
+dim = 16
+depth = 3
+heads = 2
+mlp_ratio = 2.0
+[train]
+epochs = 1
+batch_size = 50
+device = "cpu"
+[train.optimizer]
+kind = "adamw"
+lr = 1e-3
+[[variant]]
+name = "etf-ffn"
+kind = "etf-ffn"
+k = 2
+"#;
+
+#[test]
+fn the_locked_column_names_the_vit_blocks_whose_ffn_is_an_etf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("vit.toml");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    std::fs::write(&cfg, VIT.replace("[data]", &format!("[data]\nroot = {:?}", s(&root)))).unwrap();
+    let out = tmp.path().join("out");
+    let r = etf(&["run", s(&cfg), "--out", s(&out)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let run = out.join("etf-ffn/seed-0");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    let d = etf(&["diagnose", s(&run), "--device", "cpu"]);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let diagnosis = String::from_utf8_lossy(&d.stdout).to_string();
+    for (what, table) in [("report.md", &report), ("etf diagnose", &diagnosis)] {
+        // `k = 2` of 3 blocks: the FFNs of blocks 2 and 3 are ETF maps from the start.
+        for (block, locked) in [("block1", "no"), ("block2", "yes"), ("block3", "yes")] {
+            let row = format!("| {block} | {locked} |");
+            assert!(table.contains(&row), "{what} lacks {row:?}:\n{table}");
+        }
+        assert!(table.contains("| classifier | no |"), "{what}:\n{table}");
+    }
 }

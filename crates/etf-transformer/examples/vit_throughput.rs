@@ -101,8 +101,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             ..Default::default()
         };
         let mut opt = Optimizer::new(OptimizerConfig::AdamW(adamw));
-        for (name, t, decay) in vit.named_trainable() {
-            opt.add_param(&name, &t, decay)?;
+        for p in vit.named_trainable() {
+            opt.add(&p)?;
         }
         let mut start = Instant::now();
         let mut loss = 0.0;

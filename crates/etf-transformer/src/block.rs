@@ -1,5 +1,6 @@
 //! One pre-LN transformer block `[x + MHSA(LN(x)); x + FFN(LN(x))]` with lockable FFN linears.
 
+use simplex_etf::optim::NamedParam;
 use simplex_etf::{init, EtfSpec, LockableLinear};
 use tch::{nn, Tensor};
 
@@ -7,23 +8,9 @@ use crate::attention::MultiHeadAttention;
 use crate::config::{derive_seed, SeedSlot, VitConfig};
 use crate::error::VitError;
 
-/// A tensor with its VarStore name and whether weight decay applies to it.
-#[derive(Debug)]
-pub(crate) struct NamedParam {
-    pub name: String,
-    pub tensor: Tensor,
-    pub decay: bool,
-}
-
-impl NamedParam {
-    /// `tensor` (a shallow clone) named `path.name`.
-    pub fn new(path: &nn::Path, name: &str, tensor: &Tensor, decay: bool) -> Self {
-        Self {
-            name: path.path(name),
-            tensor: tensor.shallow_clone(),
-            decay,
-        }
-    }
+/// `tensor` as a trainable parameter named `path.name`.
+pub(crate) fn param(path: &nn::Path, name: &str, tensor: &Tensor, decay: bool) -> NamedParam {
+    NamedParam::new(&path.path(name), tensor, decay)
 }
 
 /// A LayerNorm over the last dimension (ε = 1e-5, affine), registering its parameters.
@@ -31,7 +18,7 @@ pub(crate) fn layer_norm(path: &nn::Path, dim: i64, params: &mut Vec<NamedParam>
     let ln = init::layer_norm(path, dim);
     for (n, t) in [("weight", &ln.ws), ("bias", &ln.bs)] {
         if let Some(t) = t {
-            params.push(NamedParam::new(path, n, t, false));
+            params.push(param(path, n, t, false));
         }
     }
     ln
@@ -86,8 +73,8 @@ impl Block {
         )?;
         for (sub, lin) in [("qkv", &attn.qkv), ("proj", &attn.proj)] {
             let p = path / "attn" / sub;
-            params.push(NamedParam::new(&p, "weight", &lin.ws, true));
-            params.extend(lin.bs.iter().map(|b| NamedParam::new(&p, "bias", b, false)));
+            params.push(param(&p, "weight", &lin.ws, true));
+            params.extend(lin.bs.iter().map(|b| param(&p, "bias", b, false)));
         }
         let norm2 = layer_norm(&(path / "norm2"), d, params);
         let etf = &cfg.ffn_etf;

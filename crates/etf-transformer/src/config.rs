@@ -16,24 +16,11 @@ pub enum EtfBlocks {
     All,
     /// The last `k` blocks (`1 ≤ k ≤ depth`), from the start.
     LastK(usize),
-    /// Blocks lock during training, decided by the runner from the class-token NCC accuracy per
-    /// block (as §4: once block `ℓ*` is separable, the FFNs of blocks after it lock). The model
-    /// starts unconstrained; [`crate::Vit::lock_ffn`] is the mechanism.
-    Adaptive {
-        /// NCC-accuracy threshold τ.
-        #[serde(default = "default_tau")]
-        tau: f64,
-        /// Consecutive probes ≥ τ before a block counts as separable.
-        #[serde(default = "default_patience")]
-        patience: usize,
-    },
-}
-
-fn default_tau() -> f64 {
-    0.9
-}
-fn default_patience() -> usize {
-    5
+    /// Blocks lock during training, decided by the trainer's lock rule from the class-token NCC
+    /// accuracy per block (as §4: once block `ℓ*` is separable, the FFNs of blocks after it
+    /// lock; τ and patience are `etf_train::AdaptiveConfig`'s). The model starts
+    /// unconstrained; [`crate::Vit::lock_ffn`] is the mechanism.
+    Adaptive,
 }
 
 /// Which FFN matrices of a constrained block are ETF maps.
@@ -118,10 +105,7 @@ pub fn derive_seed(base: u64, slot: SeedSlot) -> u64 {
         SeedSlot::W2(b) => 2 * b as u64 + 2,
         SeedSlot::Head => 0,
     };
-    let mut z = base ^ tag.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    etf_rng::mix(base, tag)
 }
 
 impl FfnEtfConfig {
@@ -140,7 +124,7 @@ impl FfnEtfConfig {
         match self.blocks {
             EtfBlocks::All => true,
             EtfBlocks::LastK(k) => block + k >= depth,
-            EtfBlocks::None | EtfBlocks::Adaptive { .. } => false,
+            EtfBlocks::None | EtfBlocks::Adaptive => false,
         }
     }
 }
@@ -280,22 +264,6 @@ impl VitConfig {
                     k,
                     depth: self.depth,
                 });
-            }
-            EtfBlocks::Adaptive { tau, patience } => {
-                if !(tau > 0.0 && tau <= 1.0) {
-                    return Err(out_of_range(
-                        "vit.ffn_etf.blocks.adaptive.tau",
-                        tau,
-                        "(0, 1]",
-                    ));
-                }
-                if patience < 1 {
-                    return Err(out_of_range(
-                        "vit.ffn_etf.blocks.adaptive.patience",
-                        patience,
-                        "an integer >= 1",
-                    ));
-                }
             }
             _ => {}
         }

@@ -7,13 +7,13 @@
 //! LayerNorm and a linear head on the class token. Every FFN linear is a
 //! [`simplex_etf::LockableLinear`]: [`VitConfig::ffn_etf`] makes the chosen matrices of `all` or
 //! the `last-k` blocks fixed ETF maps from the start, and [`Vit::lock_ffn`] locks them during
-//! training (the `adaptive` variant, decided by the runner from per-block class-token NCC
-//! accuracy, which [`Vit::forward_with_taps`] provides the features for). A constrained weight is
+//! training (the `adaptive` variant, decided by the trainer's lock rule from per-block
+//! class-token NCC accuracy, whose features [`Vit::forward_features`] provides). A constrained weight is
 //! not a trainable parameter: [`Vit::named_trainable`] never lists it, so an optimiser built from
 //! that list cannot move it. [`expected_param_count`] gives the parameter counts by formula, and
 //! [`augment::augment_batch`] the seeded crop-and-flip augmentation for CIFAR-like data.
-//! [`VitModel`] wraps a [`Vit`] as an [`adaptive_etf::CollapseModel`], so the shared
-//! `adaptive_etf::Trainer` trains, measures and (adaptively) locks it.
+//! [`VitModel`] wraps a [`Vit`] as an [`etf_train::CollapseModel`], so the shared
+//! `etf_train::Trainer` trains, measures and (adaptively) locks it.
 //!
 //! # Example
 //!
@@ -33,10 +33,10 @@
 //! let vs = nn::VarStore::new(Device::Cpu);
 //! let vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 3)?;
 //! let images = Tensor::randn([5, 1, 8, 8], (Kind::Float, Device::Cpu));
-//! let (logits, taps) = vit.forward_with_taps(&images, false)?;
-//! assert_eq!(logits.size(), [5, 3]);
-//! assert_eq!(taps.len(), 2);
-//! assert_eq!(taps[1].size(), [5, 16]);
+//! let taps = vit.forward_features(&images, false)?;
+//! assert_eq!(taps.logits.size(), [5, 3]);
+//! assert_eq!(taps.layers.len(), 2);
+//! assert_eq!(taps.layers[1].size(), [5, 16]);
 //! // Both FFN weights of both blocks are fixed ETFs: 2 × 2 × (16·32) fewer learnable scalars.
 //! let count = expected_param_count(&cfg, [1, 8, 8], 3)?;
 //! assert_eq!(vit.learnable_params(), count.learnable);
@@ -57,7 +57,7 @@ pub use augment::{augment_batch, AugmentConfig};
 pub use block::Block;
 pub use config::{derive_seed, EtfBlocks, FfnEtfConfig, FfnMatrices, SeedSlot, VitConfig};
 pub use error::{ConfigError, VitError};
-pub use model::VitModel;
+pub use model::{block_name, VitModel};
 pub use params::{expected_param_count, ParamCount};
 pub use simplex_etf::{EtfSpec, LockOrientation};
-pub use vit::{Vit, VitFeatures};
+pub use vit::Vit;

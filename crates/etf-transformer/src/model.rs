@@ -1,7 +1,7 @@
-//! The ViT as an [`adaptive_etf::CollapseModel`]: the shared trainer drives it like the MLP,
+//! The ViT as an [`etf_train::CollapseModel`]: the shared trainer drives it like the MLP,
 //! reading the class token after each block and locking FFNs adaptively (algorithms.md §5).
 
-use adaptive_etf::{CollapseModel, NamedParam, Taps, TrainError};
+use etf_train::{CollapseModel, NamedParam, Taps, CLASSIFIER};
 use simplex_etf::optim::Optimizer;
 use simplex_etf::{EtfSpec, LockOrientation};
 use tch::Tensor;
@@ -13,12 +13,14 @@ use crate::vit::Vit;
 
 /// A [`Vit`] with its training-time augmentation and the FFN matrices the adaptive rule locks.
 ///
-/// Tapped layers are the blocks, named `block1` … `blockL` (1-based, as the trainer's `ℓ*`);
-/// their features are the class token at each block's output. The penultimate features are the
-/// head's input (the class token after the final LayerNorm).
+/// Tapped layers are the blocks, named `block1` … `blockL` ([`block_name`], 1-based as the
+/// trainer's `ℓ*`); their features are the class token at each block's output. The penultimate
+/// features are the head's input (the class token after the final LayerNorm). A locked FFN is
+/// named `block<i>.ffn` (a part of its block, [`etf_train::lock_belongs_to`]); an ETF head is
+/// named `classifier`, as every model's classifier.
 ///
 /// ```
-/// use adaptive_etf::CollapseModel;
+/// use etf_train::CollapseModel;
 /// use etf_transformer::{AugmentConfig, FfnMatrices, Vit, VitConfig, VitModel};
 /// use tch::{nn, Device, Kind, Tensor};
 ///
@@ -39,9 +41,14 @@ pub struct VitModel {
     lock_matrices: FfnMatrices,
 }
 
-/// The trainer's error for a ViT failure (the ViT's typed error, boxed).
-fn model_err(e: VitError) -> TrainError {
-    TrainError::Model(Box::new(e))
+/// The name of block `b` (1-based) in records, locks and reports.
+pub fn block_name(b: usize) -> String {
+    format!("block{b}")
+}
+
+/// The name of block `b`'s FFN (1-based) when it is locked.
+fn ffn_name(b: usize) -> String {
+    format!("{}.ffn", block_name(b))
 }
 
 impl VitModel {
@@ -77,30 +84,25 @@ impl VitModel {
 }
 
 impl CollapseModel for VitModel {
-    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, TrainError> {
-        let f = self.vit.forward_features(xs, train).map_err(model_err)?;
-        Ok(Taps {
-            logits: f.logits,
-            layers: f.block_cls,
-            penultimate: f.head_input,
-        })
+    type Error = VitError;
+
+    fn forward_taps(&self, xs: &Tensor, train: bool) -> Result<Taps, VitError> {
+        self.vit.forward_features(xs, train)
     }
 
-    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, TrainError> {
-        self.vit.forward_t(xs, train).map_err(model_err)
+    fn forward_logits(&self, xs: &Tensor, train: bool) -> Result<Tensor, VitError> {
+        self.vit.forward_t(xs, train)
     }
 
-    fn augment(&self, xs: &Tensor, seed: u64, step: u64) -> Result<Tensor, TrainError> {
+    fn augment(&self, xs: &Tensor, seed: u64, step: u64) -> Result<Tensor, VitError> {
         if self.augment.is_identity() {
             return Ok(xs.shallow_clone());
         }
-        augment_batch(xs, &self.augment, seed, step).map_err(model_err)
+        augment_batch(xs, &self.augment, seed, step).map_err(VitError::from)
     }
 
     fn layer_names(&self) -> Vec<String> {
-        (1..=self.vit.depth())
-            .map(|b| format!("block{b}"))
-            .collect()
+        (1..=self.vit.depth()).map(block_name).collect()
     }
 
     fn classifier(&self) -> (Tensor, Option<Tensor>) {
@@ -109,15 +111,7 @@ impl CollapseModel for VitModel {
     }
 
     fn named_trainable(&self) -> Vec<NamedParam> {
-        self.vit
-            .named_trainable()
-            .into_iter()
-            .map(|(name, tensor, weight_decay)| NamedParam {
-                name,
-                tensor,
-                weight_decay,
-            })
-            .collect()
+        self.vit.named_trainable()
     }
 
     /// Locks `lock_matrices` of every block after block `layer` (1-based ℓ*): 1-based blocks
@@ -130,7 +124,7 @@ impl CollapseModel for VitModel {
         orientation: LockOrientation,
         seed: u64,
         opt: &mut Optimizer,
-    ) -> Result<Vec<String>, TrainError> {
+    ) -> Result<Vec<String>, VitError> {
         let spec = EtfSpec {
             orientation,
             seed,
@@ -138,12 +132,8 @@ impl CollapseModel for VitModel {
         };
         let mut newly = Vec::new();
         for block in layer..self.vit.depth() {
-            let n = self
-                .vit
-                .lock_ffn(block, self.lock_matrices, &spec, opt)
-                .map_err(model_err)?;
-            if n > 0 {
-                newly.push(format!("block{}.ffn", block + 1));
+            if self.vit.lock_ffn(block, self.lock_matrices, &spec, opt)? > 0 {
+                newly.push(ffn_name(block + 1));
             }
         }
         Ok(newly)
@@ -151,10 +141,10 @@ impl CollapseModel for VitModel {
 
     fn locked_layers(&self) -> Vec<String> {
         let blocks = (0..self.vit.depth()).filter_map(|b| match self.vit.ffn_locked(b) {
-            Some((w1, w2)) if w1 || w2 => Some(format!("block{}.ffn", b + 1)),
+            Some((w1, w2)) if w1 || w2 => Some(ffn_name(b + 1)),
             _ => None,
         });
-        let head = self.vit.head_locked().then(|| "head".to_string());
+        let head = self.vit.head_locked().then(|| CLASSIFIER.to_string());
         blocks.chain(head).collect()
     }
 
@@ -194,7 +184,7 @@ mod tests {
     fn sgd(m: &VitModel) -> Optimizer {
         let mut opt = Optimizer::new(OptimizerConfig::Sgd(SgdConfig::default()));
         for p in m.named_trainable() {
-            opt.add_param(&p.name, &p.tensor, p.weight_decay).unwrap();
+            opt.add(&p).unwrap();
         }
         opt
     }
@@ -227,7 +217,7 @@ mod tests {
     #[test]
     fn etf_head_is_reported_but_never_locked_adaptively() {
         let (_vs, mut m) = model(2, true, EtfBlocks::LastK(1));
-        assert_eq!(m.locked_layers(), ["block2.ffn", "head"]);
+        assert_eq!(m.locked_layers(), ["block2.ffn", "classifier"]);
         let mut opt = sgd(&m);
         let locked = m
             .lock_after(1, LockOrientation::Canonical, 0, &mut opt)
@@ -236,11 +226,11 @@ mod tests {
     }
 
     #[test]
-    fn bad_input_is_a_model_error() {
+    fn bad_input_is_a_shape_error() {
         let (_vs, m) = model(1, false, EtfBlocks::None);
         let xs = Tensor::zeros([2, 3, 8, 8], (Kind::Float, Device::Cpu));
         let err = m.forward_logits(&xs, false).unwrap_err();
-        assert!(matches!(err, TrainError::Model(_)), "{err}");
+        assert!(matches!(err, VitError::ImageShape { .. }), "{err}");
         assert!(err.to_string().contains("[B, 1, 8, 8]"), "{err}");
     }
 }

@@ -60,7 +60,7 @@ pub fn expected_param_count(
     let fixed_blocks = match etf.blocks {
         EtfBlocks::All => depth,
         EtfBlocks::LastK(k) => k as i64,
-        EtfBlocks::None | EtfBlocks::Adaptive { .. } => 0,
+        EtfBlocks::None | EtfBlocks::Adaptive => 0,
     };
     let head_fixed = if cfg.etf_head {
         d * c + if fb { c } else { 0 }

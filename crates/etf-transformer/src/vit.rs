@@ -1,26 +1,14 @@
 //! The Vision Transformer model with lockable (ETF) FFN weights and an optional ETF head.
 
+use etf_train::{NamedParam, Taps};
 use simplex_etf::optim::Optimizer;
 use simplex_etf::{init, EtfSpec, LockableLinear};
 use tch::{nn, Tensor};
 
-use crate::block::{apply_ln, layer_norm, Block, NamedParam};
+use crate::block::{apply_ln, layer_norm, param, Block};
 use crate::config::{derive_seed, FfnMatrices, SeedSlot, VitConfig};
 use crate::error::VitError;
 use crate::params::ParamCount;
-
-/// Everything one forward pass exposes to the diagnostics.
-#[derive(Debug)]
-pub struct VitFeatures {
-    /// Logits `[B, C]`.
-    pub logits: Tensor,
-    /// The class token of the residual stream at the output of each block, `[B, d]` each, in
-    /// block order — before the final LayerNorm (the per-block collapse features).
-    pub block_cls: Vec<Tensor>,
-    /// The head's input: the class token after the final LayerNorm, `[B, d]` (the penultimate
-    /// features for the classifier diagnostics NC3/NC4).
-    pub head_input: Tensor,
-}
 
 /// A ViT (algorithms.md §5). Parameters live in the `nn::VarStore` of the path given to
 /// [`Vit::new`]; train them through [`Vit::named_trainable`], which never lists an ETF-constrained
@@ -69,7 +57,7 @@ impl Vit {
         let n = cfg.num_patches(input_shape);
         let mut own = Vec::new();
         let mut add = |at: &nn::Path, name: &str, t: Tensor, decay: bool| {
-            own.push(NamedParam::new(at, name, &t, decay));
+            own.push(param(at, name, &t, decay));
             t
         };
         let pe = path / "patch_embed";
@@ -141,19 +129,11 @@ impl Vit {
         Ok(self.forward_features(xs, train)?.logits)
     }
 
-    /// Logits and the class token at the output of every block (`[B, d]` each, before the final
-    /// LayerNorm): the features of the per-block collapse report.
-    pub fn forward_with_taps(
-        &self,
-        xs: &Tensor,
-        train: bool,
-    ) -> Result<(Tensor, Vec<Tensor>), VitError> {
-        let f = self.forward_features(xs, train)?;
-        Ok((f.logits, f.block_cls))
-    }
-
-    /// Full forward pass: logits, per-block class tokens and the head's input.
-    pub fn forward_features(&self, xs: &Tensor, train: bool) -> Result<VitFeatures, VitError> {
+    /// Full forward pass with what the diagnostics read: the logits, as tapped layers the class
+    /// token of the residual stream at the output of each block (`[B, d]`, before the final
+    /// LayerNorm), and as penultimate features the head's input (the class token after the
+    /// final LayerNorm).
+    pub fn forward_features(&self, xs: &Tensor, train: bool) -> Result<Taps, VitError> {
         let size = xs.size();
         let [c, h, w] = self.input_shape;
         if size.len() != 4 || size[1..] != [c, h, w] {
@@ -187,10 +167,10 @@ impl Vit {
         }
         let head_input = apply_ln(&self.norm, &x.f_select(1, 0)?)?;
         let logits = self.head.f_forward(&head_input)?;
-        Ok(VitFeatures {
+        Ok(Taps {
             logits,
-            block_cls,
-            head_input,
+            layers: block_cls,
+            penultimate: head_input,
         })
     }
 
@@ -262,20 +242,14 @@ impl Vit {
 
     /// Every trainable tensor with its VarStore name and whether weight decay applies. Decay
     /// applies to the weights of linears and of the patch embedding; not to biases, LayerNorms,
-    /// class token or position embedding. Constrained (ETF) weights are never listed.
-    pub fn named_trainable(&self) -> Vec<(String, Tensor, bool)> {
+    /// class token or position embedding (timm's rule). Constrained (ETF) weights are never
+    /// listed.
+    pub fn named_trainable(&self) -> Vec<NamedParam> {
         let own = self
             .own
             .iter()
-            .map(|p| (p.name.clone(), p.tensor.shallow_clone(), p.decay));
-        let lockable = self
-            .lockables()
-            .flat_map(|l| l.trainable_tensors())
-            .map(|(name, t)| {
-                // Inside a linear only the weight matrix has 2 dims.
-                let decay = t.dim() >= 2;
-                (name, t, decay)
-            });
+            .map(|p| NamedParam::new(&p.name, &p.tensor, p.weight_decay));
+        let lockable = self.lockables().flat_map(|l| l.trainable_tensors(false));
         own.chain(lockable).collect()
     }
 
@@ -283,7 +257,7 @@ impl Vit {
     pub fn learnable_params(&self) -> i64 {
         self.named_trainable()
             .iter()
-            .map(|(_, t, _)| t.numel() as i64)
+            .map(|p| p.tensor.numel() as i64)
             .sum()
     }
 

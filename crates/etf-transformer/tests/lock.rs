@@ -56,10 +56,7 @@ fn constrained_from_start_weights_never_move() {
 fn locking_mid_training_freezes_and_drops_from_optimiser() {
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = tiny(
-        EtfBlocks::Adaptive {
-            tau: 0.9,
-            patience: 1,
-        },
+        EtfBlocks::Adaptive,
         FfnMatrices::Both,
     );
     let mut vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 4).unwrap();

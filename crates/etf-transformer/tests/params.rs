@@ -18,12 +18,12 @@ fn check(cfg: &VitConfig, shape: [i64; 3], classes: i64) {
     );
     // Trainable list: unique names, and exactly the learnable scalars.
     let named = vit.named_trainable();
-    let mut names: Vec<_> = named.iter().map(|(n, _, _)| n.clone()).collect();
+    let mut names: Vec<_> = named.iter().map(|p| p.name.clone()).collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), named.len());
     assert!(
-        named.iter().all(|(n, _, _)| vs.variables().contains_key(n)),
+        named.iter().all(|p| vs.variables().contains_key(&p.name)),
         "names follow the VarStore"
     );
 
@@ -31,14 +31,14 @@ fn check(cfg: &VitConfig, shape: [i64; 3], classes: i64) {
     let xs = Tensor::randn([3, c, h, w], (Kind::Float, Device::Cpu));
     let f = vit.forward_features(&xs, false).unwrap();
     assert_eq!(f.logits.size(), [3, classes]);
-    assert_eq!(f.block_cls.len(), cfg.depth);
-    for tap in &f.block_cls {
+    assert_eq!(f.layers.len(), cfg.depth);
+    for tap in &f.layers {
         assert_eq!(tap.size(), [3, cfg.dim]);
     }
-    assert_eq!(f.head_input.size(), [3, cfg.dim]);
+    assert_eq!(f.penultimate.size(), [3, cfg.dim]);
     // The taps are pre-final-LN: the head input is the LayerNorm of the last tap.
     let (ws, bs) = vit.head_weight_bias();
-    let relogits = f.head_input.linear(&ws, bs.as_ref());
+    let relogits = f.penultimate.linear(&ws, bs.as_ref());
     assert!(relogits.allclose(&f.logits, 1e-5, 1e-5, false));
 }
 
@@ -111,10 +111,7 @@ fn counts_match_formula_with_etf_ffns_and_head() {
         etf(EtfBlocks::LastK(2), FfnMatrices::W2),
         etf(EtfBlocks::LastK(1), FfnMatrices::Both),
         etf(
-            EtfBlocks::Adaptive {
-                tau: 0.9,
-                patience: 5,
-            },
+            EtfBlocks::Adaptive,
             FfnMatrices::Both,
         ),
         FfnEtfConfig {
@@ -179,15 +176,16 @@ fn weight_decay_only_on_weight_matrices() {
         3,
     )
     .unwrap();
-    for (name, t, decay) in vit.named_trainable() {
-        let expect = name.ends_with(".weight") && !name.contains("norm") && t.dim() >= 2;
-        assert_eq!(decay, expect, "{name}");
+    for p in vit.named_trainable() {
+        let name = &p.name;
+        let expect = name.ends_with(".weight") && !name.contains("norm") && p.tensor.dim() >= 2;
+        assert_eq!(p.weight_decay, expect, "{name}");
     }
     let decayed: Vec<_> = vit
         .named_trainable()
         .into_iter()
-        .filter(|p| p.2)
-        .map(|p| p.0)
+        .filter(|p| p.weight_decay)
+        .map(|p| p.name)
         .collect();
     assert!(
         decayed.contains(&"patch_embed.weight".to_string()),

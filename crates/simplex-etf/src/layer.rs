@@ -3,7 +3,7 @@
 use crate::etf::{
     canonical_etf_forward, check_alpha, cpu_f64, etf_map, etf_map_deviation, Orientation,
 };
-use crate::optim::{numel, same_tensor, set_grads_to_none, Optimizer};
+use crate::optim::{numel, same_tensor, set_grads_to_none, NamedParam, Optimizer};
 use crate::EtfError;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
@@ -272,9 +272,8 @@ impl LockableLinear {
     /// # Errors
     /// As [`Optimizer::add_param`] (e.g. registered twice).
     pub fn register(&self, opt: &mut Optimizer, decay_bias: bool) -> Result<(), EtfError> {
-        for (name, t) in self.trainable_tensors() {
-            let decay = name == self.weight_name || decay_bias;
-            opt.add_param(&name, &t, decay)?;
+        for p in self.trainable_tensors(decay_bias) {
+            opt.add(&p)?;
         }
         Ok(())
     }
@@ -339,7 +338,10 @@ impl LockableLinear {
 
     /// Number of learnable scalars: the sizes of [`LockableLinear::trainable_tensors`].
     pub fn learnable_params(&self) -> i64 {
-        self.trainable_tensors().iter().map(|(_, t)| numel(t)).sum()
+        self.trainable_tensors(true)
+            .iter()
+            .map(|p| numel(&p.tensor))
+            .sum()
     }
 
     /// Number of scalars, learnable or not (weight and bias).
@@ -348,15 +350,17 @@ impl LockableLinear {
     }
 
     /// The tensors an optimiser should hold, with their full VarStore names: weight (unless
-    /// locked) and bias (unless absent or frozen).
-    pub fn trainable_tensors(&self) -> Vec<(String, Tensor)> {
+    /// locked; weight decay applies) and bias (unless absent or frozen; weight decay iff
+    /// `decay_bias`, since models differ: PyTorch's default decays every parameter, timm's ViT
+    /// recipe no bias).
+    pub fn trainable_tensors(&self, decay_bias: bool) -> Vec<NamedParam> {
         let mut out = Vec::with_capacity(2);
         if self.lock.is_none() {
-            out.push((self.weight_name.clone(), self.weight.shallow_clone()));
+            out.push(NamedParam::new(&self.weight_name, &self.weight, true));
         }
         if let Some(b) = &self.bias {
             if !self.lock.is_some_and(|s| s.freeze_bias) {
-                out.push((self.bias_name.clone(), b.shallow_clone()));
+                out.push(NamedParam::new(&self.bias_name, b, decay_bias));
             }
         }
         out
@@ -505,7 +509,7 @@ mod tests {
         assert_eq!((l.learnable_params(), l.total_params()), (21, 21));
         let e = EtfLinear::new(&(vs.root() / "etf"), 6, 3, true, &EtfSpec::default()).unwrap();
         assert_eq!((e.learnable_params(), e.total_params()), (3, 21));
-        let names: Vec<String> = e.trainable_tensors().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = e.trainable_tensors(true).into_iter().map(|p| p.name).collect();
         assert_eq!(names, ["etf.bias"]);
         assert!(!e.weight().requires_grad());
         let frozen = EtfSpec {

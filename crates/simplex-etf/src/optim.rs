@@ -7,23 +7,32 @@
 //! skipping parameters whose gradient is undefined.
 
 use crate::EtfError;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{COptimizer, Device, Kind, Tensor};
 
 /// `torch.optim.SGD` hyper-parameters. Update (PyTorch): `g ← ∇ + wd·θ`; with momentum
 /// `b ← g` on the first step, else `b ← μ b + (1 − dampening) g`; `g ← g + μ b` (Nesterov) or
 /// `g ← b`; `θ ← θ − lr·g`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// In a config file (`[train.optimizer]`): `kind = "sgd"`, `lr` required, the rest default to
+/// PyTorch's (0, `false`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SgdConfig {
     /// Learning rate.
     pub lr: f64,
     /// Momentum factor `μ` (0 disables the buffer).
+    #[serde(default)]
     pub momentum: f64,
     /// Nesterov momentum (needs `momentum > 0` and `dampening = 0`).
+    #[serde(default)]
     pub nesterov: bool,
     /// L2 penalty added to the gradient, for parameters registered with `weight_decay = true`.
+    #[serde(default)]
     pub weight_decay: f64,
     /// Dampening of the momentum.
+    #[serde(default)]
     pub dampening: f64,
 }
 
@@ -43,18 +52,40 @@ impl Default for SgdConfig {
 /// `torch.optim.AdamW` hyper-parameters (without amsgrad). Update (PyTorch): `θ ← θ(1 − lr·wd)`;
 /// `m ← β1 m + (1−β1) g`; `v ← β2 v + (1−β2) g²`;
 /// `θ ← θ − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + ε)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// In a config file: `kind = "adamw"`, `lr` required, the rest default to PyTorch's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdamWConfig {
     /// Learning rate.
     pub lr: f64,
     /// First-moment decay `β1`.
+    #[serde(default = "AdamWConfig::default_beta1")]
     pub beta1: f64,
     /// Second-moment decay `β2`.
+    #[serde(default = "AdamWConfig::default_beta2")]
     pub beta2: f64,
     /// Denominator term `ε`.
+    #[serde(default = "AdamWConfig::default_eps")]
     pub eps: f64,
     /// Decoupled weight decay, for parameters registered with `weight_decay = true`.
+    #[serde(default = "AdamWConfig::default_weight_decay")]
     pub weight_decay: f64,
+}
+
+impl AdamWConfig {
+    fn default_beta1() -> f64 {
+        Self::default().beta1
+    }
+    fn default_beta2() -> f64 {
+        Self::default().beta2
+    }
+    fn default_eps() -> f64 {
+        Self::default().eps
+    }
+    fn default_weight_decay() -> f64 {
+        Self::default().weight_decay
+    }
 }
 
 impl Default for AdamWConfig {
@@ -70,12 +101,23 @@ impl Default for AdamWConfig {
     }
 }
 
-/// Which optimiser, with its hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which optimiser, with its hyper-parameters: the one optimiser configuration of the toolkit,
+/// read from config files as a table tagged by `kind`.
+///
+/// ```
+/// use simplex_etf::optim::{OptimizerConfig, SgdConfig};
+/// let cfg: OptimizerConfig =
+///     serde_json::from_str(r#"{"kind": "sgd", "lr": 0.01, "momentum": 0.9}"#).unwrap();
+/// assert_eq!(cfg, OptimizerConfig::Sgd(SgdConfig { lr: 0.01, momentum: 0.9, ..SgdConfig::default() }));
+/// cfg.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum OptimizerConfig {
     /// Stochastic gradient descent with optional (Nesterov) momentum.
     Sgd(SgdConfig),
     /// Adam with decoupled weight decay.
+    #[serde(rename = "adamw")]
     AdamW(AdamWConfig),
 }
 
@@ -88,32 +130,56 @@ impl OptimizerConfig {
         }
     }
 
-    /// PyTorch's own validity checks (non-negative rates, betas in `[0, 1)`, Nesterov needing
-    /// momentum and no dampening).
+    /// The checks of `torch.optim` and a few more that catch typos: a positive finite rate,
+    /// momentum and betas in `[0, 1)`, Nesterov needing momentum and no dampening, a positive
+    /// `eps`, non-negative finite weight decay and dampening. Messages name the key as a
+    /// config file spells it (`optimizer.lr`, …).
     ///
     /// # Errors
-    /// [`EtfError::InvalidConfig`] naming the offending value.
+    /// [`EtfError::InvalidConfig`] naming the offending key and value.
     pub fn validate(&self) -> Result<(), EtfError> {
         let bad = |m: String| Err(EtfError::InvalidConfig(m));
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("optimizer.lr must be a positive number, got {lr}"));
+        }
+        let non_negative = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                bad(format!("{key} must be a non-negative number, got {v}"))
+            }
+        };
         match *self {
             Self::Sgd(c) => {
-                if !(c.lr >= 0.0 && c.momentum >= 0.0 && c.weight_decay >= 0.0) {
-                    return bad(format!("lr, momentum and weight decay must be >= 0: {c:?}"));
+                if !(0.0..1.0).contains(&c.momentum) {
+                    return bad(format!(
+                        "optimizer.momentum must be in [0, 1), got {}",
+                        c.momentum
+                    ));
                 }
-                if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-                    return bad("Nesterov momentum needs momentum > 0 and zero dampening".into());
+                if c.nesterov && (c.momentum == 0.0 || c.dampening != 0.0) {
+                    return bad(
+                        "optimizer.nesterov needs a positive optimizer.momentum and zero \
+                         optimizer.dampening"
+                            .into(),
+                    );
                 }
+                non_negative("optimizer.dampening", c.dampening)?;
+                non_negative("optimizer.weight_decay", c.weight_decay)
             }
             Self::AdamW(c) => {
-                if !(c.lr >= 0.0 && c.eps >= 0.0 && c.weight_decay >= 0.0) {
-                    return bad(format!("lr, eps and weight decay must be >= 0: {c:?}"));
+                for (key, v) in [("optimizer.beta1", c.beta1), ("optimizer.beta2", c.beta2)] {
+                    if !(0.0..1.0).contains(&v) {
+                        return bad(format!("{key} must be in [0, 1), got {v}"));
+                    }
                 }
-                if !((0.0..1.0).contains(&c.beta1) && (0.0..1.0).contains(&c.beta2)) {
-                    return bad(format!("betas must lie in [0, 1): {c:?}"));
+                if c.eps.is_nan() || c.eps <= 0.0 {
+                    return bad(format!("optimizer.eps must be positive, got {}", c.eps));
                 }
+                non_negative("optimizer.weight_decay", c.weight_decay)
             }
         }
-        Ok(())
     }
 
     /// Names of the per-parameter state fields, as they appear after `::` in
@@ -122,6 +188,29 @@ impl OptimizerConfig {
         match self {
             Self::Sgd(_) => &["step", "momentum"],
             Self::AdamW(_) => &["step", "exp_avg", "exp_avg_sq"],
+        }
+    }
+}
+
+/// A trainable tensor with its name (its `VarStore` path) and whether weight decay applies: what
+/// a model hands the optimiser, and what the training core counts as learnable.
+#[derive(Debug)]
+pub struct NamedParam {
+    /// Its variable name, e.g. `hidden1.fc.weight`.
+    pub name: String,
+    /// The tensor itself (shares storage with the model).
+    pub tensor: Tensor,
+    /// Whether the optimiser applies weight decay to it.
+    pub weight_decay: bool,
+}
+
+impl NamedParam {
+    /// `tensor` (a shallow clone) under `name`.
+    pub fn new(name: &str, tensor: &Tensor, weight_decay: bool) -> Self {
+        Self {
+            name: name.to_string(),
+            tensor: tensor.shallow_clone(),
+            weight_decay,
         }
     }
 }
@@ -193,6 +282,14 @@ impl Optimizer {
             second: None,
         });
         Ok(())
+    }
+
+    /// Registers `p` (see [`Optimizer::add_param`]).
+    ///
+    /// # Errors
+    /// As [`Optimizer::add_param`].
+    pub fn add(&mut self, p: &NamedParam) -> Result<(), EtfError> {
+        self.add_param(&p.name, &p.tensor, p.weight_decay)
     }
 
     /// Drops the parameter `name` and its state (momentum / moments). Returns whether it was
@@ -536,6 +633,34 @@ mod tests {
         assert!(opt.state_bytes() == 16);
         opt.zero_grad();
         assert!(!a.grad().defined());
+    }
+
+    #[test]
+    fn config_files_read_with_pytorch_defaults_and_name_bad_keys() {
+        let adamw: OptimizerConfig =
+            serde_json::from_str(r#"{"kind": "adamw", "lr": 0.002}"#).unwrap();
+        assert_eq!(
+            adamw,
+            OptimizerConfig::AdamW(AdamWConfig {
+                lr: 0.002,
+                ..AdamWConfig::default()
+            })
+        );
+        let err = serde_json::from_str::<OptimizerConfig>(r#"{"kind": "adam", "lr": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sgd") && err.contains("adamw"), "{err}");
+        let err = serde_json::from_str::<OptimizerConfig>(r#"{"kind": "sgd", "lr": 1, "mom": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mom"), "{err}");
+        assert!(serde_json::from_str::<OptimizerConfig>(r#"{"kind": "sgd"}"#).is_err());
+        let zero_lr = OptimizerConfig::Sgd(SgdConfig {
+            lr: 0.0,
+            ..SgdConfig::default()
+        });
+        let msg = zero_lr.validate().unwrap_err().to_string();
+        assert!(msg.contains("optimizer.lr"), "{msg}");
     }
 
     #[test]

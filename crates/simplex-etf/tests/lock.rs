@@ -59,8 +59,8 @@ impl Net {
     fn trainable_numel(&self) -> i64 {
         [&self.first, &self.middle, &*self.head]
             .iter()
-            .flat_map(|l| l.trainable_tensors())
-            .map(|(_, t)| t.numel() as i64)
+            .flat_map(|l| l.trainable_tensors(true))
+            .map(|p| p.tensor.numel() as i64)
             .sum()
     }
 }
@@ -138,8 +138,8 @@ fn check_lock_survives(cfg: OptimizerConfig, orientation: LockOrientation, freez
     assert_eq!(opt.num_params(), expected);
     let mut names: Vec<String> = [&net.first, &net.middle, &*net.head]
         .iter()
-        .flat_map(|l| l.trainable_tensors())
-        .map(|(n, _)| n)
+        .flat_map(|l| l.trainable_tensors(true))
+        .map(|p| p.name)
         .collect();
     let mut opt_names = opt.param_names();
     names.sort();

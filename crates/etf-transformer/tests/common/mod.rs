@@ -31,8 +31,8 @@ pub fn adamw(vit: &Vit, lr: f64, weight_decay: f64) -> Optimizer {
         weight_decay,
         ..Default::default()
     }));
-    for (name, t, decay) in vit.named_trainable() {
-        opt.add_param(&name, &t, decay).expect("fresh optimiser");
+    for p in vit.named_trainable() {
+        opt.add(&p).expect("fresh optimiser");
     }
     opt
 }

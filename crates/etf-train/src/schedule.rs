@@ -66,7 +66,7 @@ impl Schedule {
     /// The factor on the base rate at `epoch` (0-based) after `step` of `steps_per_epoch` steps.
     ///
     /// ```
-    /// use adaptive_etf::Schedule;
+    /// use etf_train::Schedule;
     /// let s = Schedule::MultiStep { milestones: vec![2, 4], gamma: 0.1 };
     /// assert_eq!(s.factor(1, 0, 10, 6), 1.0);
     /// assert!((s.factor(4, 0, 10, 6) - 0.01).abs() < 1e-15);

@@ -1,7 +1,45 @@
-//! The Adaptive-ETF locking rule (algorithms.md §4), as pure state so it is testable and
-//! checkpointable on its own.
+//! The Adaptive-ETF locking rule (algorithms.md §4): its settings, and the rule as pure state
+//! so it is testable and checkpointable on its own.
 
 use serde::{Deserialize, Serialize};
+use simplex_etf::LockOrientation;
+
+/// Settings of adaptive locking, for every model that locks during training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveConfig {
+    /// NCC-accuracy threshold τ for a layer to count as separable.
+    pub tau: f64,
+    /// Consecutive probes ≥ τ before a layer is separable.
+    pub patience: usize,
+    /// Probe every this many epochs.
+    pub probe_every: usize,
+    /// Orientation of the ETF a layer is locked to.
+    pub orientation: LockOrientation,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        Self {
+            tau: 0.9,
+            patience: 5,
+            probe_every: 1,
+            orientation: LockOrientation::Nearest,
+        }
+    }
+}
+
+impl AdaptiveConfig {
+    /// Checks the values; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.tau) {
+            return Err(format!("`tau` must be in [0, 1], got {}", self.tau));
+        }
+        if self.patience == 0 || self.probe_every == 0 {
+            return Err("`patience` and `probe_every` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
 
 /// Tracks, per hidden layer, how many consecutive probes had NCC accuracy ≥ τ, and decides
 /// which layers lock.
@@ -11,7 +49,7 @@ use serde::{Deserialize, Serialize};
 /// Locking is monotone: [`LockController::locked_after`] only ever moves earlier.
 ///
 /// ```
-/// use adaptive_etf::LockController;
+/// use etf_train::LockController;
 /// let mut c = LockController::new(3, 0.9, 2);
 /// assert_eq!(c.observe(&[0.5, 0.95, 0.97]), None);
 /// // Second consecutive probe above τ for layers 2 and 3: ℓ* = 2, so layer 3 onwards locks.

@@ -1,0 +1,465 @@
+//! The training loop shared by every model: steps, per-epoch measurements, Adaptive-ETF locking,
+//! and the state a checkpoint needs to resume bit-exactly on CPU.
+
+use crate::checkpoint::{Checkpoint, CheckpointError, MODEL_PREFIX, OPTIM_PREFIX};
+use crate::evaluate::{evaluate, Evaluation, Measure};
+use crate::lock::{AdaptiveConfig, LockController};
+use crate::model::CollapseModel;
+use crate::record::EpochRecord;
+use crate::schedule::Schedule;
+use crate::TrainError;
+use collapse_metrics::{effective_depth, GlobalMean};
+use etf_data::Split;
+use serde::{Deserialize, Serialize};
+use simplex_etf::optim::{Optimizer, OptimizerConfig, SgdConfig};
+use std::collections::HashMap;
+use std::time::Instant;
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+/// How to train and measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSpec {
+    /// Epochs to train.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Batch size of the measuring passes.
+    pub eval_batch_size: usize,
+    /// Label smoothing of the cross-entropy (0 = off).
+    pub label_smoothing: f64,
+    /// The optimiser.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    pub schedule: Schedule,
+    /// Global-mean convention of the collapse reports.
+    pub global_mean: GlobalMean,
+    /// Threshold τ of the reported effective depth.
+    pub tau: f64,
+    /// Adaptive-ETF locking, when the variant locks during training.
+    pub adaptive: Option<AdaptiveConfig>,
+    /// Seed of the batch order (and of the ETFs of random orientation).
+    pub seed: u64,
+}
+
+impl TrainSpec {
+    /// How the per-epoch measurements run on `device`.
+    pub fn measure(&self, device: Device) -> Measure {
+        Measure {
+            batch_size: self.eval_batch_size,
+            global_mean: self.global_mean,
+            device,
+        }
+    }
+
+    fn validate<E: std::error::Error + 'static>(&self) -> Result<(), TrainError<E>> {
+        self.optimizer.validate()?;
+        self.schedule.validate().map_err(TrainError::Config)?;
+        if let Some(a) = &self.adaptive {
+            a.validate().map_err(TrainError::Config)?;
+        }
+        if self.epochs == 0 || self.batch_size == 0 || self.eval_batch_size == 0 {
+            return Err(TrainError::Config(
+                "train.epochs and train.batch_size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The trainer's resumable state (besides tensors).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Lock controller of the adaptive variant.
+    pub controller: Option<LockController>,
+    /// Every epoch's record so far.
+    pub history: Vec<EpochRecord>,
+}
+
+/// Receives progress inside an epoch: `(step, steps, running)`, where `running` is the epoch's
+/// mean training loss and accuracy so far. They are read from the device only every few steps
+/// and only when [`Progress::wants_loss`] says so, since that read synchronises with the device.
+pub trait Progress {
+    /// Called after each step.
+    fn step(&mut self, step: usize, steps: usize, running: Option<(f64, f64)>);
+    /// Whether running loss and accuracy are wanted (a visible progress bar).
+    fn wants_loss(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn step(&mut self, _: usize, _: usize, _: Option<(f64, f64)>) {}
+}
+
+/// The data of a run, already on the training device.
+pub struct RunData<'a> {
+    /// Training set.
+    pub train: &'a Split,
+    /// Class-balanced training subset on which the NCC probe and training-side reports run.
+    pub probe: &'a Split,
+    /// Test set.
+    pub test: &'a Split,
+}
+
+/// Trains a [`CollapseModel`] epoch by epoch.
+pub struct Trainer<M: CollapseModel> {
+    /// The model.
+    pub model: M,
+    /// The variables behind it (for checkpoints).
+    pub vs: nn::VarStore,
+    opt: Optimizer,
+    spec: TrainSpec,
+    state: TrainerState,
+}
+
+/// Means of one epoch's training steps.
+struct StepTotals {
+    loss: f64,
+    accuracy: f64,
+    /// Learning rate at the last step.
+    lr: f64,
+}
+
+impl<M: CollapseModel> Trainer<M> {
+    /// A trainer whose optimiser holds every trainable tensor of `model`.
+    pub fn new(model: M, vs: nn::VarStore, spec: TrainSpec) -> Result<Self, TrainError<M::Error>> {
+        spec.validate()?;
+        let mut opt = Optimizer::new(spec.optimizer);
+        for p in model.named_trainable() {
+            opt.add(&p)?;
+        }
+        let controller = spec
+            .adaptive
+            .as_ref()
+            .map(|a| LockController::new(model.layer_names().len(), a.tau, a.patience));
+        let state = TrainerState {
+            epochs_done: 0,
+            controller,
+            history: Vec::new(),
+        };
+        Ok(Self {
+            model,
+            vs,
+            opt,
+            spec,
+            state,
+        })
+    }
+
+    /// The optimiser (to inspect what it holds).
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.opt
+    }
+
+    /// The records so far.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.state.history
+    }
+
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> usize {
+        self.state.epochs_done
+    }
+
+    /// Whether every epoch has run.
+    pub fn finished(&self) -> bool {
+        self.state.epochs_done >= self.spec.epochs
+    }
+
+    /// The training spec.
+    pub fn spec(&self) -> &TrainSpec {
+        &self.spec
+    }
+
+    /// The non-tensor state of a checkpoint.
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+
+    /// Runs one epoch: the training steps, then the measurements, then (adaptive) the locks.
+    /// A non-finite training loss is an error and leaves the trainer's epoch count unchanged.
+    pub fn run_epoch(
+        &mut self,
+        data: &RunData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<&EpochRecord, TrainError<M::Error>> {
+        let epoch = self.state.epochs_done; // 0-based
+        let t0 = Instant::now();
+        let steps = self.train_steps(epoch, data.train, progress)?;
+        let train_seconds = t0.elapsed().as_secs_f64();
+        if !steps.loss.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                epoch: epoch + 1,
+                loss: steps.loss,
+            });
+        }
+        let t1 = Instant::now();
+        let m = evaluate(
+            &self.model,
+            data.probe,
+            data.test,
+            &self.spec.measure(self.vs.device()),
+        )?;
+        let train_ncc: Vec<f64> = m.layers.iter().map(|l| l.train.ncc_accuracy).collect();
+        let newly_locked = self.apply_lock_rule(epoch, &train_ncc)?;
+        let record = self.record(epoch, steps, m, newly_locked, &train_ncc);
+        let record = EpochRecord {
+            train_seconds,
+            metrics_seconds: t1.elapsed().as_secs_f64(),
+            samples_per_second: data.train.len() as f64 / train_seconds.max(1e-9),
+            ..record
+        };
+        self.state.history.push(record);
+        self.state.epochs_done += 1;
+        Ok(self.state.history.last().expect("just pushed"))
+    }
+
+    /// The adaptive rule after a probe: locks what it decides, returns the newly locked names.
+    fn apply_lock_rule(
+        &mut self,
+        epoch: usize,
+        train_ncc: &[f64],
+    ) -> Result<Vec<String>, TrainError<M::Error>> {
+        let (Some(ctrl), Some(a)) = (self.state.controller.as_mut(), self.spec.adaptive.as_ref())
+        else {
+            return Ok(Vec::new());
+        };
+        if (epoch + 1) % a.probe_every.max(1) != 0 {
+            return Ok(Vec::new());
+        }
+        let Some(layer) = ctrl.observe(train_ncc) else {
+            return Ok(Vec::new());
+        };
+        let newly = self
+            .model
+            .lock_after(layer, a.orientation, self.spec.seed, &mut self.opt)
+            .map_err(TrainError::Model)?;
+        tracing::info!(epoch = epoch + 1, after = layer, locked = ?newly, "locked layers");
+        Ok(newly)
+    }
+
+    /// The epoch's record from its measurements (timings filled in by the caller).
+    fn record(
+        &self,
+        epoch: usize,
+        steps: StepTotals,
+        m: Evaluation,
+        newly_locked: Vec<String>,
+        train_ncc: &[f64],
+    ) -> EpochRecord {
+        EpochRecord {
+            epoch: epoch + 1,
+            lr: steps.lr,
+            train_loss: steps.loss,
+            train_accuracy: steps.accuracy,
+            test_loss: m.test_loss,
+            test_accuracy: m.test_accuracy,
+            learnable_params: self.model.learnable_params(),
+            total_params: self.model.total_params(),
+            optimizer_state_bytes: self.opt.state_bytes(),
+            locked_layers: self.model.locked_layers(),
+            newly_locked,
+            effective_depth: effective_depth(train_ncc, self.spec.tau),
+            layers: m.layers,
+            classifier: m.classifier,
+            train_seconds: 0.0,
+            metrics_seconds: 0.0,
+            samples_per_second: 0.0,
+        }
+    }
+
+    fn train_steps(
+        &mut self,
+        epoch: usize,
+        train: &Split,
+        progress: &mut dyn Progress,
+    ) -> Result<StepTotals, TrainError<M::Error>> {
+        // Every source of randomness is a function of (seed, epoch), so a resumed run replays
+        // exactly what an uninterrupted one does.
+        let epoch_seed = etf_rng::mix(self.spec.seed, epoch as u64);
+        tch::manual_seed(epoch_seed as i64 & i64::MAX);
+        let device = self.vs.device();
+        let n = train.len();
+        let steps = n.div_ceil(self.spec.batch_size);
+        let base_lr = self.spec.optimizer.lr();
+        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut correct = Tensor::zeros([], (Kind::Int64, device));
+        let mut lr = base_lr;
+        let mut seen = 0i64;
+        for (step, (xs, ys)) in train
+            .batches(self.spec.batch_size, Some(epoch_seed), device)?
+            .enumerate()
+        {
+            lr = base_lr * self.spec.schedule.factor(epoch, step, steps, self.spec.epochs);
+            self.opt.set_lr(lr);
+            let xs = self
+                .model
+                .augment(&xs, epoch_seed, step as u64)
+                .map_err(TrainError::Model)?;
+            let logits = self
+                .model
+                .forward_logits(&xs, true)
+                .map_err(TrainError::Model)?;
+            let loss = logits.f_cross_entropy_loss::<Tensor>(
+                &ys,
+                None,
+                Reduction::Mean,
+                -100,
+                self.spec.label_smoothing,
+            )?;
+            self.opt.zero_grad();
+            loss.backward();
+            self.opt.step();
+            let bsz = ys.size()[0];
+            loss_sum += loss.detach().to_kind(Kind::Double) * bsz as f64;
+            correct += logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64);
+            seen += bsz;
+            let read = progress.wants_loss() && (step % 20 == 0 || step + 1 == steps);
+            let running = read.then(|| {
+                let seen = seen as f64;
+                (
+                    loss_sum.double_value(&[]) / seen,
+                    correct.int64_value(&[]) as f64 / seen,
+                )
+            });
+            progress.step(step + 1, steps, running);
+        }
+        Ok(StepTotals {
+            loss: loss_sum.double_value(&[]) / n as f64,
+            accuracy: correct.int64_value(&[]) as f64 / n as f64,
+            lr,
+        })
+    }
+
+    /// The checkpoint of the trainer now: model variables, optimiser state and trainer state.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut tensors: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (format!("{MODEL_PREFIX}{k}"), v))
+            .collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors.extend(
+            self.opt
+                .state_tensors()
+                .into_iter()
+                .map(|(k, v)| (format!("{OPTIM_PREFIX}{k}"), v)),
+        );
+        Checkpoint {
+            state: self.state.clone(),
+            tensors,
+        }
+    }
+
+    /// Restores a checkpoint into a freshly built trainer of the same configuration: re-applies
+    /// the locks, then copies every variable and the optimiser state bit-exactly.
+    pub fn restore(&mut self, ckpt: Checkpoint) -> Result<(), TrainError<M::Error>> {
+        reapply_locks(
+            &mut self.model,
+            &ckpt.state,
+            self.spec.adaptive.as_ref(),
+            self.spec.seed,
+            &mut self.opt,
+        )?;
+        let (model, optim) = split_tensors(ckpt.tensors)?;
+        copy_variables(&self.vs, &model)?;
+        let device = self.vs.device();
+        let optim: Vec<(String, Tensor)> = optim
+            .into_iter()
+            .map(|(k, v)| (k, v.to_device(device)))
+            .collect();
+        self.opt.load_state_tensors(&optim)?;
+        self.state = ckpt.state;
+        Ok(())
+    }
+}
+
+/// Restores a model (built as its run built it, in `vs`) to a checkpoint's weights and locks,
+/// without an optimiser: what evaluating a saved model needs.
+pub fn restore_model<M: CollapseModel>(
+    model: &mut M,
+    vs: &nn::VarStore,
+    ckpt: &Checkpoint,
+    adaptive: Option<&AdaptiveConfig>,
+    seed: u64,
+) -> Result<(), TrainError<M::Error>> {
+    // Locking removes weights from an optimiser; this one holds nothing and is dropped.
+    let mut scratch = Optimizer::new(OptimizerConfig::Sgd(SgdConfig::default()));
+    reapply_locks(model, &ckpt.state, adaptive, seed, &mut scratch)?;
+    let tensors: Vec<(String, Tensor)> = ckpt
+        .tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
+    let (vars, _) = split_tensors(tensors)?;
+    copy_variables(vs, &vars)
+}
+
+/// Locks again what the checkpoint's controller had locked (its weights are then overwritten by
+/// the saved ones).
+fn reapply_locks<M: CollapseModel>(
+    model: &mut M,
+    state: &TrainerState,
+    adaptive: Option<&AdaptiveConfig>,
+    seed: u64,
+    opt: &mut Optimizer,
+) -> Result<(), TrainError<M::Error>> {
+    if let (Some(ctrl), Some(a)) = (state.controller.as_ref(), adaptive) {
+        if let Some(layer) = ctrl.locked_after() {
+            model
+                .lock_after(layer, a.orientation, seed, opt)
+                .map_err(TrainError::Model)?;
+        }
+    }
+    Ok(())
+}
+
+type Named = Vec<(String, Tensor)>;
+
+/// Model variables (by VarStore name) and optimiser state of a checkpoint's tensors.
+fn split_tensors<E: std::error::Error + 'static>(
+    tensors: Named,
+) -> Result<(HashMap<String, Tensor>, Named), TrainError<E>> {
+    let mut model = HashMap::new();
+    let mut optim = Vec::new();
+    for (k, v) in tensors {
+        if let Some(name) = k.strip_prefix(MODEL_PREFIX) {
+            model.insert(name.to_string(), v);
+        } else if let Some(name) = k.strip_prefix(OPTIM_PREFIX) {
+            optim.push((name.to_string(), v));
+        } else {
+            return Err(CheckpointError::Mismatch(format!("unexpected tensor {k:?}")).into());
+        }
+    }
+    Ok((model, optim))
+}
+
+fn copy_variables<E: std::error::Error + 'static>(
+    vs: &nn::VarStore,
+    saved: &HashMap<String, Tensor>,
+) -> Result<(), TrainError<E>> {
+    let device = vs.device();
+    let mismatch = |m: String| TrainError::from(CheckpointError::Mismatch(m));
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            let src = saved
+                .get(&name)
+                .ok_or_else(|| mismatch(format!("missing variable {name:?}")))?;
+            if src.size() != var.size() {
+                return Err(mismatch(format!(
+                    "variable {name:?} has shape {:?} in the checkpoint, {:?} in the model",
+                    src.size(),
+                    var.size()
+                )));
+            }
+            var.f_copy_(&src.to_device(device))?;
+        }
+        Ok(())
+    })
+}
+
