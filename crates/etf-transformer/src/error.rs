@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// An invalid [`crate::VitConfig`] (or augmentation config): names the key and what is allowed.
+/// An invalid [`crate::VitConfig`]: names the key and what is allowed.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ConfigError {
     /// `dim` must be a positive multiple of `heads` (each head gets `d_h = dim / heads`).

@@ -6,10 +6,10 @@ use simplex_etf::optim::Optimizer;
 use simplex_etf::{EtfSpec, LockOrientation};
 use tch::Tensor;
 
-use crate::augment::{augment_batch, AugmentConfig};
 use crate::config::FfnMatrices;
 use crate::error::VitError;
 use crate::vit::Vit;
+use crate::{augment_batch, AugmentConfig};
 
 /// A [`Vit`] with its training-time augmentation and the FFN matrices the adaptive rule locks.
 ///
@@ -94,7 +94,7 @@ impl CollapseModel for VitModel {
         if self.augment.is_identity() {
             return Ok(xs.shallow_clone());
         }
-        augment_batch(xs, &self.augment, seed, step).map_err(model_err)
+        augment_batch(xs, &self.augment, seed, step).map_err(|e| TrainError::Model(Box::new(e)))
     }
 
     fn layer_names(&self) -> Vec<String> {
