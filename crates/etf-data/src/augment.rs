@@ -127,33 +127,31 @@ mod tests {
         Tensor::arange(b * c * h * w, (Kind::Float, Device::Cpu)).view([b, c, h, w]) + 1.0
     }
 
-    fn values(t: &Tensor) -> Vec<f32> {
-        Vec::try_from(t.flatten(0, -1)).unwrap()
-    }
-
     #[test]
     fn output_is_pinned() {
         // Taken from the augmentation before it moved to this crate: the crops and flips of
-        // every augmented run must stay exactly these.
+        // every augmented run must stay exactly these. One row per (channel, image).
+        #[rustfmt::skip]
+        let cases: [(i64, u64, u64, [f32; 36]); 2] = [
+            (1, 7, 3, [
+                0.0, 0.0, 0.0, 2.0, 1.0, 0.0, 5.0, 4.0, 0.0,
+                0.0, 0.0, 0.0, 11.0, 10.0, 0.0, 14.0, 13.0, 0.0,
+                0.0, 0.0, 0.0, 20.0, 21.0, 0.0, 23.0, 24.0, 0.0,
+                0.0, 0.0, 0.0, 29.0, 30.0, 0.0, 32.0, 33.0, 0.0,
+            ]),
+            (2, 11, 5, [
+                3.0, 2.0, 1.0, 6.0, 5.0, 4.0, 9.0, 8.0, 7.0,
+                12.0, 11.0, 10.0, 15.0, 14.0, 13.0, 18.0, 17.0, 16.0,
+                0.0, 0.0, 0.0, 21.0, 20.0, 19.0, 24.0, 23.0, 22.0,
+                0.0, 0.0, 0.0, 30.0, 29.0, 28.0, 33.0, 32.0, 31.0,
+            ]),
+        ];
         let x = ramp(2, 2, 3, 3);
-        let a = augment_batch(&x, &AugmentConfig { pad: 1, flip: true }, 7, 3).unwrap();
-        #[rustfmt::skip]
-        let expected = [
-            0.0, 0.0, 0.0, 2.0, 1.0, 0.0, 5.0, 4.0, 0.0,
-            0.0, 0.0, 0.0, 11.0, 10.0, 0.0, 14.0, 13.0, 0.0,
-            0.0, 0.0, 0.0, 20.0, 21.0, 0.0, 23.0, 24.0, 0.0,
-            0.0, 0.0, 0.0, 29.0, 30.0, 0.0, 32.0, 33.0, 0.0,
-        ];
-        assert_eq!(values(&a), expected);
-        let b = augment_batch(&x, &AugmentConfig { pad: 2, flip: true }, 11, 5).unwrap();
-        #[rustfmt::skip]
-        let expected = [
-            3.0, 2.0, 1.0, 6.0, 5.0, 4.0, 9.0, 8.0, 7.0,
-            12.0, 11.0, 10.0, 15.0, 14.0, 13.0, 18.0, 17.0, 16.0,
-            0.0, 0.0, 0.0, 21.0, 20.0, 19.0, 24.0, 23.0, 22.0,
-            0.0, 0.0, 0.0, 30.0, 29.0, 28.0, 33.0, 32.0, 31.0,
-        ];
-        assert_eq!(values(&b), expected);
+        for (pad, seed, step, expected) in cases {
+            let y = augment_batch(&x, &AugmentConfig { pad, flip: true }, seed, step).unwrap();
+            let got: Vec<f32> = Vec::try_from(y.flatten(0, -1)).unwrap();
+            assert_eq!(got, expected, "pad {pad}, seed {seed}, step {step}");
+        }
     }
 
     #[test]
