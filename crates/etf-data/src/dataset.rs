@@ -97,6 +97,40 @@ impl DatasetName {
         }
     }
 
+    /// Shape of one sample, known without loading: `[1, 28, 28]` (MNIST, Fashion-MNIST),
+    /// `[1, 8, 8]` (digits), `[3, 32, 32]` (CIFAR-10); `None` for synthetic data, whose shape
+    /// is its configuration's ([`SyntheticConfig::sample_shape`]). Lets a configuration check
+    /// e.g. a ViT's patch size before any file is read.
+    ///
+    /// ```
+    /// use etf_data::DatasetName;
+    /// assert_eq!(DatasetName::Cifar10.sample_shape(), Some(vec![3, 32, 32]));
+    /// assert_eq!(DatasetName::Synthetic.sample_shape(), None);
+    /// ```
+    pub fn sample_shape(self) -> Option<Vec<i64>> {
+        match self {
+            Self::Mnist | Self::FashionMnist => Some(vec![1, 28, 28]),
+            Self::Digits => Some(vec![1, 8, 8]),
+            Self::Cifar10 => Some(vec![3, 32, 32]),
+            Self::Synthetic => None,
+        }
+    }
+
+    /// Number of classes, known without loading (10 for every file-based data set); `None` for
+    /// synthetic data, whose count is [`SyntheticConfig::num_classes`].
+    ///
+    /// ```
+    /// use etf_data::DatasetName;
+    /// assert_eq!(DatasetName::Mnist.num_classes(), Some(10));
+    /// assert_eq!(DatasetName::Synthetic.num_classes(), None);
+    /// ```
+    pub fn num_classes(self) -> Option<usize> {
+        match self.class_names() {
+            [] => None,
+            names => Some(names.len()),
+        }
+    }
+
     /// The pixel normalisation applied when loading (none for synthetic data).
     pub fn normalization(self) -> Option<Normalization> {
         match self {
@@ -141,13 +175,14 @@ impl FromStr for DatasetName {
 pub struct DatasetSpec {
     /// Which data set.
     pub name: DatasetName,
-    /// Keep only a seeded class-balanced subset of this many training samples (quick runs).
+    /// Keep only a seeded class-balanced subset of this many training samples (quick runs);
+    /// `0` or at least the split's size keeps it whole (see [`Dataset::limit`]).
     #[serde(default)]
     pub limit_train: Option<usize>,
-    /// Keep only a seeded class-balanced subset of this many test samples.
+    /// Keep only a seeded class-balanced subset of this many test samples (as `limit_train`).
     #[serde(default)]
     pub limit_test: Option<usize>,
-    /// Seed of the digits split and of the `limit_*` subsets.
+    /// Seed of the digits split and of the `limit_*` subsets; 0 gives the runner's subsets.
     #[serde(default)]
     pub seed: u64,
     /// Fraction of each digits class held out for testing (digits only).
@@ -264,23 +299,69 @@ impl Dataset {
         }
     }
 
-    /// Replaces each split by a seeded class-balanced subset of the given size, when the size
-    /// is smaller than the split (see [`Split::balanced_subset`]).
+    /// Replaces each split by its class-balanced subset of the given size,
+    /// [`Split::balanced_subset`]`(n, seed)`; `None`, `Some(0)` or a size of at least the
+    /// split's keeps the split whole. A limit that cannot be met is a [`DataError::Limit`]
+    /// naming it.
+    ///
+    /// This is the toolkit's one data-limit policy, the one every committed result was trained
+    /// with (seed 0). Both splits take the same seed: they are disjoint sample sets, so the
+    /// same seed draws unrelated subsets of them.
+    ///
+    /// ```
+    /// use etf_data::SyntheticConfig;
+    ///
+    /// let cfg = SyntheticConfig { num_classes: 3, train_per_class: 10, ..Default::default() };
+    /// let whole = cfg.generate()?;
+    /// let expected = whole.train.balanced_subset(9, 0)?;
+    /// let limited = whole.limit(Some(9), None, 0)?;
+    /// assert!(limited.train.features.equal(&expected.features));
+    /// assert_eq!(limited.test.len(), 3 * 32, "no test limit: the whole split");
+    /// # Ok::<(), etf_data::DataError>(())
+    /// ```
     pub fn limit(
         mut self,
         limit_train: Option<usize>,
         limit_test: Option<usize>,
         seed: u64,
     ) -> Result<Self> {
-        for (split, limit, stream) in [
-            (&mut self.train, limit_train, 1),
-            (&mut self.test, limit_test, 2),
+        for (split, limit, key) in [
+            (&mut self.train, limit_train, "limit_train"),
+            (&mut self.test, limit_test, "limit_test"),
         ] {
-            if let Some(n) = limit.filter(|&n| n < split.len()) {
-                *split = split.balanced_subset(n, crate::rng::stream_seed(seed, stream))?;
+            if let Some(n) = limit.filter(|&n| n > 0 && n < split.len()) {
+                *split = split
+                    .balanced_subset(n, seed)
+                    .map_err(|e| DataError::Limit {
+                        key,
+                        limit: n,
+                        source: Box::new(e),
+                    })?;
             }
         }
         Ok(self)
+    }
+
+    /// The NCC probe set: the class-balanced subset [`Split::balanced_subset`]`(n, seed)` of
+    /// the training split, or the whole training split when `n` is at least its size. Seed 0
+    /// is the runner's probe set, one fixed set for every seed and variant so their NCC curves
+    /// are comparable.
+    ///
+    /// ```
+    /// use etf_data::SyntheticConfig;
+    ///
+    /// let data = SyntheticConfig { num_classes: 4, train_per_class: 10, ..Default::default() }
+    ///     .generate()?;
+    /// assert_eq!(data.probe(8, 0)?.class_counts()?, [2, 2, 2, 2]);
+    /// assert_eq!(data.probe(1000, 0)?.len(), data.train.len());
+    /// # Ok::<(), etf_data::DataError>(())
+    /// ```
+    pub fn probe(&self, n: usize, seed: u64) -> Result<Split> {
+        if n >= self.train.len() {
+            Ok(self.train.shallow_clone())
+        } else {
+            self.train.balanced_subset(n, seed)
+        }
     }
 }
 

@@ -149,6 +149,17 @@ pub enum DataError {
         requested: usize,
     },
 
+    /// A `limit_train` or `limit_test` of a [`crate::DatasetSpec`] cannot be met.
+    #[error("{key} = {limit}: {source}")]
+    Limit {
+        /// `limit_train` or `limit_test`.
+        key: &'static str,
+        /// The requested size.
+        limit: usize,
+        /// Why (e.g. [`DataError::NotEnoughSamples`]).
+        source: Box<DataError>,
+    },
+
     /// A sample index outside the split.
     #[error("index {index} is out of range for a split of {len} samples")]
     IndexOutOfRange {
@@ -156,6 +167,26 @@ pub enum DataError {
         index: i64,
         /// Number of samples of the split.
         len: usize,
+    },
+
+    /// A configuration value outside its allowed range, named by its key.
+    #[error("{key} = {value} is invalid; allowed: {allowed}")]
+    OutOfRange {
+        /// The configuration key, e.g. `train.augment.pad`.
+        key: &'static str,
+        /// The offending value.
+        value: String,
+        /// What the key accepts.
+        allowed: &'static str,
+    },
+
+    /// A batch of images does not have the expected shape.
+    #[error("expected an image batch of shape {expected}, got {got:?}")]
+    BatchShape {
+        /// The expected shape, e.g. `[B, C, H, W]`.
+        expected: &'static str,
+        /// The shape received.
+        got: Vec<i64>,
     },
 
     /// Features and labels (or a configuration) do not fit together.

@@ -6,8 +6,11 @@
 //! `scripts/fetch-data` makes under a data root (default `data/`, see [`default_data_root`]).
 //! A [`Dataset`] holds a train and a test [`Split`] of `f32 [N, ...sample_shape]` features and
 //! `i64 [N]` labels; a split gives class-balanced subsets (the NCC probe set) and a seeded
-//! [`BatchIter`] whose order depends only on the seed, never on the device. Loaders return a
-//! [`DataError`] naming the file and the problem, never a partial data set.
+//! [`BatchIter`] whose order depends only on the seed, never on the device.
+//! [`Dataset::limit`] and [`Dataset::probe`] are the one policy for quick-run subsets and the
+//! probe set; [`augment_batch`] crops and flips image batches, seeded by `(seed, step)`; all
+//! randomness comes from [`etf_rng`] (re-exported in [`rng`]). Loaders return a [`DataError`]
+//! naming the file and the problem, never a partial data set.
 //!
 //! # Example
 //!
@@ -39,6 +42,7 @@
 //! # }
 //! ```
 
+pub mod augment;
 mod cifar;
 mod dataset;
 pub mod digits;
@@ -50,6 +54,7 @@ pub mod rng;
 mod split;
 mod synthetic;
 
+pub use augment::{augment_batch, AugmentConfig};
 pub use cifar::load_cifar10;
 pub use dataset::{default_data_root, load, Dataset, DatasetName, DatasetSpec, DEFAULT_DATA_ROOT};
 pub use digits::load_digits;

@@ -81,6 +81,12 @@ impl SyntheticConfig {
         Ok(())
     }
 
+    /// Shape of one sample, `[dim]` (what [`crate::DatasetName::sample_shape`] cannot say for
+    /// synthetic data).
+    pub fn sample_shape(&self) -> Vec<i64> {
+        vec![self.dim as i64]
+    }
+
     /// The class centres `[C, d]` (row-major).
     pub fn centres(&self) -> Vec<f64> {
         let mut rng = Rng::new(stream_seed(self.seed, 0));
@@ -128,7 +134,7 @@ impl SyntheticConfig {
         let centres = self.centres();
         let train = self.split(&centres, self.train_per_class, 1)?;
         let test = self.split(&centres, self.test_per_class, 2)?;
-        let mut ds = Dataset::assemble(DatasetName::Synthetic, train, test, vec![self.dim as i64]);
+        let mut ds = Dataset::assemble(DatasetName::Synthetic, train, test, self.sample_shape());
         ds.num_classes = self.num_classes;
         ds.class_names = (0..self.num_classes).map(|c| c.to_string()).collect();
         Ok(ds)

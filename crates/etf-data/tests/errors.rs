@@ -381,3 +381,28 @@ fn limits_need_enough_samples_of_every_class() {
     );
     check_message(&err, &["class 0", "2 samples", "21"]);
 }
+
+#[test]
+fn an_impossible_limit_names_its_key_and_value() {
+    let root = mnist_root(false);
+    // Every training label 0: a balanced subset of 19 needs 2 of class 1, which has none.
+    let labels = idx_bytes(0x801, &[20], &[0; 20]);
+    replace(&root, "train-labels-idx1-ubyte", &labels, false);
+    let spec = DatasetSpec {
+        limit_train: Some(19),
+        ..DatasetSpec::new(DatasetName::Mnist)
+    };
+    let err = load(&spec, root.path()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            DataError::Limit { key: "limit_train", limit: 19, source }
+                if matches!(**source, DataError::NotEnoughSamples { class: 1, available: 0, .. })
+        ),
+        "{err:?}"
+    );
+    check_message(
+        &err,
+        &["limit_train = 19", "class 1 has 0 samples", "subset of 19"],
+    );
+}

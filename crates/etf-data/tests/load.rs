@@ -131,6 +131,11 @@ fn cifar_loads_channel_major_from_either_folder() {
         let ds = load(DatasetName::Cifar10, root.path()).unwrap();
         assert_eq!(ds.train.features.size(), [20, 3, 32, 32]);
         assert_eq!(ds.test.features.size(), [4, 3, 32, 32]);
+        assert_eq!(
+            Some(ds.sample_shape.clone()),
+            DatasetName::Cifar10.sample_shape()
+        );
+        assert_eq!(Some(ds.num_classes), DatasetName::Cifar10.num_classes());
         assert_eq!(ds.class_names[0], "airplane");
         assert_eq!(ds.class_names[9], "truck");
         // Batch b holds labels (i + b) % 10.
@@ -211,4 +216,96 @@ fn batches_on_a_device_already_holding_the_split() {
         .next()
         .unwrap();
     assert_eq!((x.size(), y.size()), (vec![7, 16], vec![7]));
+}
+
+/// Features and labels of two splits are the same values.
+fn same_split(a: &etf_data::Split, b: &etf_data::Split) -> bool {
+    a.features.equal(&b.features) && a.labels.equal(&b.labels)
+}
+
+#[test]
+fn limits_are_the_balanced_subsets_of_the_whole_splits() {
+    let synthetic = SyntheticConfig {
+        num_classes: 3,
+        train_per_class: 20,
+        test_per_class: 10,
+        ..Default::default()
+    };
+    let whole = load(synthetic.clone(), "unused").unwrap();
+    for seed in [0, 3] {
+        // What the runner passes: its data set, the limits and seed 0 (other seeds alike).
+        let spec = DatasetSpec {
+            name: DatasetName::Synthetic,
+            limit_train: Some(25),
+            limit_test: Some(7),
+            seed,
+            synthetic: synthetic.clone(),
+            ..DatasetSpec::new(DatasetName::Synthetic)
+        };
+        let ds = load(&spec, "unused").unwrap();
+        assert!(same_split(
+            &ds.train,
+            &whole.train.balanced_subset(25, seed).unwrap()
+        ));
+        assert!(same_split(
+            &ds.test,
+            &whole.test.balanced_subset(7, seed).unwrap()
+        ));
+        assert_eq!(ds.train.class_counts().unwrap(), [9, 8, 8]);
+    }
+    // 0, or a limit of at least the split's size, keeps the split whole.
+    for limit in [0, 60, 1000] {
+        let spec = DatasetSpec {
+            limit_train: Some(limit),
+            limit_test: Some(limit),
+            ..DatasetSpec::from(synthetic.clone())
+        };
+        let ds = load(spec, "unused").unwrap();
+        assert!(same_split(&ds.train, &whole.train), "limit {limit}");
+        assert!(same_split(&ds.test, &whole.test), "limit {limit}");
+    }
+}
+
+#[test]
+fn probe_is_a_balanced_subset_of_the_training_split_or_all_of_it() {
+    let ds = SyntheticConfig {
+        num_classes: 4,
+        train_per_class: 10,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    for seed in [0, 5] {
+        let probe = ds.probe(10, seed).unwrap();
+        assert!(same_split(
+            &probe,
+            &ds.train.balanced_subset(10, seed).unwrap()
+        ));
+        assert_eq!(probe.class_counts().unwrap(), [3, 3, 2, 2]);
+    }
+    assert!(same_split(&ds.probe(40, 0).unwrap(), &ds.train));
+    assert!(same_split(&ds.probe(usize::MAX, 0).unwrap(), &ds.train));
+}
+
+#[test]
+fn sample_shapes_and_class_counts_are_known_before_loading() {
+    for (name, shape) in [
+        (DatasetName::Mnist, vec![1, 28, 28]),
+        (DatasetName::FashionMnist, vec![1, 28, 28]),
+        (DatasetName::Digits, vec![1, 8, 8]),
+        (DatasetName::Cifar10, vec![3, 32, 32]),
+    ] {
+        assert_eq!(name.sample_shape(), Some(shape), "{name}");
+        assert_eq!(name.num_classes(), Some(10), "{name}");
+    }
+    assert_eq!(DatasetName::Synthetic.sample_shape(), None);
+    assert_eq!(DatasetName::Synthetic.num_classes(), None);
+    let cfg = SyntheticConfig {
+        num_classes: 5,
+        dim: 7,
+        ..Default::default()
+    };
+    let ds = cfg.generate().unwrap();
+    assert_eq!(ds.sample_shape, cfg.sample_shape());
+    assert_eq!(ds.num_classes, cfg.num_classes);
 }

@@ -1,5 +1,6 @@
-//! The real files, when present (`scripts/fetch-data` puts them under `data/`; `ETF_DATA_DIR`
-//! overrides). Each test prints a message and passes when its files are absent.
+//! The real files (`scripts/fetch-data` puts them under `data/`; `ETF_DATA_DIR` overrides).
+//! A missing file fails the test, naming it: a suite that passed without its data would say
+//! nothing about the loaders.
 
 use std::path::PathBuf;
 
@@ -12,18 +13,21 @@ fn data_root() -> PathBuf {
     }
 }
 
-/// The data root when `name`'s folder is there; prints why it skips otherwise.
-fn root_with(name: DatasetName) -> Option<PathBuf> {
+/// The data root, after checking that `name`'s folder is there.
+fn root_with(name: DatasetName) -> PathBuf {
     let root = data_root();
-    if root.join(name.as_str()).is_dir() {
-        Some(root)
-    } else {
-        println!(
-            "skipping: {} not found (run scripts/fetch-data)",
-            root.join(name.as_str()).display()
-        );
-        None
-    }
+    let dir = root.join(name.as_str());
+    assert!(
+        dir.is_dir(),
+        "{} not found: run scripts/fetch-data (or set ETF_DATA_DIR)",
+        dir.display()
+    );
+    root
+}
+
+/// Loads `name` whole, panicking with the loader's message (which names a missing file).
+fn load_whole(name: DatasetName) -> etf_data::Dataset {
+    load(name, root_with(name)).unwrap_or_else(|e| panic!("{name}: {e} (run scripts/fetch-data)"))
 }
 
 /// Mean and standard deviation of all training features.
@@ -36,9 +40,10 @@ fn moments(ds: &etf_data::Dataset) -> (f64, f64) {
 }
 
 fn check_idx(name: DatasetName, train_counts: [usize; 10], test_counts: [usize; 10]) {
-    let Some(root) = root_with(name) else { return };
-    let ds = load(name, &root).unwrap();
+    let ds = load_whole(name);
     assert_eq!(ds.train.features.size(), [60_000, 1, 28, 28]);
+    assert_eq!(Some(ds.sample_shape.clone()), name.sample_shape());
+    assert_eq!(Some(ds.num_classes), name.num_classes());
     assert_eq!(ds.test.features.size(), [10_000, 1, 28, 28]);
     assert_eq!(ds.train.class_counts().unwrap(), train_counts);
     assert_eq!(ds.test.class_counts().unwrap(), test_counts);
@@ -66,11 +71,13 @@ fn fashion_mnist() {
 
 #[test]
 fn digits() {
-    let Some(root) = root_with(DatasetName::Digits) else {
-        return;
-    };
-    let ds = load(DatasetName::Digits, &root).unwrap();
+    let ds = load_whole(DatasetName::Digits);
     assert_eq!(ds.train.len() + ds.test.len(), 1797);
+    assert_eq!(
+        Some(ds.sample_shape.clone()),
+        DatasetName::Digits.sample_shape()
+    );
+    assert_eq!(Some(ds.num_classes), DatasetName::Digits.num_classes());
     let total: Vec<usize> = ds
         .train
         .class_counts()
@@ -95,16 +102,14 @@ fn digits() {
 
 #[test]
 fn limited_fashion_mnist_is_balanced() {
-    let Some(root) = root_with(DatasetName::FashionMnist) else {
-        return;
-    };
+    let root = root_with(DatasetName::FashionMnist);
     let spec = DatasetSpec {
         limit_train: Some(1000),
         limit_test: Some(200),
         seed: 5,
         ..DatasetSpec::new(DatasetName::FashionMnist)
     };
-    let ds = load(&spec, &root).unwrap();
+    let ds = load(&spec, &root).unwrap_or_else(|e| panic!("{e} (run scripts/fetch-data)"));
     assert_eq!(ds.train.class_counts().unwrap(), [100; 10]);
     assert_eq!(ds.test.class_counts().unwrap(), [20; 10]);
 }

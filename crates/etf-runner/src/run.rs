@@ -48,37 +48,34 @@ impl LoadedData {
     }
 }
 
-/// Loads the experiment's data set, applies the limits, draws the probe set, moves all to `device`.
+/// Loads the experiment's data set with its limits and probe set (`etf-data`'s one subset
+/// policy, seed 0: the same limit gives the same subset here and in the library), and moves
+/// everything to `device` once.
 pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
     let root = std::env::var_os("ETF_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| cfg.data.root.clone());
-    let ds = match (&cfg.data.dataset, &cfg.data.synthetic) {
-        (etf_data::DatasetName::Synthetic, s) => s.clone().unwrap_or_default().generate()?,
-        (name, _) => etf_data::load(*name, &root)
-            .with_context(|| format!("loading data set {name} from {}", root.display()))?,
+    let d = &cfg.data;
+    let spec = etf_data::DatasetSpec {
+        limit_train: Some(d.train_limit),
+        limit_test: Some(d.test_limit),
+        synthetic: d.synthetic.clone().unwrap_or_default(),
+        ..etf_data::DatasetSpec::new(d.dataset)
     };
-    let limit = |split: &Split, n: usize, what: &str| -> Result<Split> {
-        if n == 0 || n >= split.len() {
-            Ok(split.shallow_clone())
-        } else {
-            split
-                .balanced_subset(n, 0)
-                .with_context(|| format!("data.{what}_limit = {n}"))
-        }
-    };
-    let train = limit(&ds.train, cfg.data.train_limit, "train")?.to_device(device)?;
-    let test = limit(&ds.test, cfg.data.test_limit, "test")?.to_device(device)?;
-    let probe_n = cfg.data.probe_size.min(train.len());
+    let ds = etf_data::load(&spec, &root).with_context(|| {
+        format!(
+            "loading data set {} from {} (data.train_limit = {}, data.test_limit = {})",
+            d.dataset,
+            root.display(),
+            d.train_limit,
+            d.test_limit
+        )
+    })?;
+    let dataset = ds.to_device(device)?;
     // One fixed probe set for every seed and variant, so their NCC curves are comparable.
-    let probe = if probe_n == train.len() {
-        train.shallow_clone()
-    } else {
-        train
-            .balanced_subset(probe_n, 0)
-            .with_context(|| format!("data.probe_size = {probe_n}"))?
-    };
-    let dataset = Dataset { train, test, ..ds };
+    let probe = dataset
+        .probe(d.probe_size, 0)
+        .with_context(|| format!("data.probe_size = {}", d.probe_size))?;
     Ok(LoadedData { dataset, probe })
 }
 

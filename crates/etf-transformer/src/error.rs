@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// An invalid [`crate::VitConfig`] (or augmentation config): names the key and what is allowed.
+/// An invalid [`crate::VitConfig`]: names the key and what is allowed.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ConfigError {
     /// `dim` must be a positive multiple of `heads` (each head gets `d_h = dim / heads`).
@@ -79,6 +79,9 @@ pub enum VitError {
     /// Building or locking an ETF map failed.
     #[error("ETF constraint: {0}")]
     Etf(#[from] simplex_etf::EtfError),
+    /// Augmenting a batch failed.
+    #[error(transparent)]
+    Data(#[from] etf_data::DataError),
     /// A libtorch operation failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -11,7 +11,7 @@
 //! class-token NCC accuracy, whose features [`Vit::forward_features`] provides). A constrained weight is
 //! not a trainable parameter: [`Vit::named_trainable`] never lists it, so an optimiser built from
 //! that list cannot move it. [`expected_param_count`] gives the parameter counts by formula, and
-//! [`augment::augment_batch`] the seeded crop-and-flip augmentation for CIFAR-like data.
+//! [`augment_batch`] (from `etf-data`) the seeded crop-and-flip augmentation for CIFAR-like data.
 //! [`VitModel`] wraps a [`Vit`] as an [`etf_train::CollapseModel`], so the shared
 //! `etf_train::Trainer` trains, measures and (adaptively) locks it.
 //!
@@ -45,7 +45,6 @@
 //! ```
 
 pub mod attention;
-pub mod augment;
 mod block;
 mod config;
 mod error;
@@ -53,10 +52,10 @@ mod model;
 mod params;
 mod vit;
 
-pub use augment::{augment_batch, AugmentConfig};
 pub use block::Block;
 pub use config::{derive_seed, EtfBlocks, FfnEtfConfig, FfnMatrices, SeedSlot, VitConfig};
 pub use error::{ConfigError, VitError};
+pub use etf_data::augment::{augment_batch, AugmentConfig};
 pub use model::{block_name, VitModel};
 pub use params::{expected_param_count, ParamCount};
 pub use simplex_etf::{EtfSpec, LockOrientation};

@@ -6,10 +6,10 @@ use simplex_etf::optim::Optimizer;
 use simplex_etf::{EtfSpec, LockOrientation};
 use tch::Tensor;
 
-use crate::augment::{augment_batch, AugmentConfig};
 use crate::config::FfnMatrices;
 use crate::error::VitError;
 use crate::vit::Vit;
+use crate::{augment_batch, AugmentConfig};
 
 /// A [`Vit`] with its training-time augmentation and the FFN matrices the adaptive rule locks.
 ///

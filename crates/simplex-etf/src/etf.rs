@@ -1,7 +1,7 @@
 //! Simplex ETFs (spec §1) and ETF-constrained linear maps (spec §2).
 
-use crate::rng::SplitMix64;
 use crate::EtfError;
+use etf_rng::{RandomSource, SplitMix64};
 use tch::{Device, Kind, Tensor};
 
 /// How the orthonormal frame `U ∈ R^{p×K}` of a simplex ETF `M = sqrt(K/(K−1)) U (I − 11ᵀ/K)`
@@ -180,7 +180,7 @@ pub fn etf_map_deviation(w: &Tensor, alpha: f64) -> Result<f64, EtfError> {
 
 fn random_frame(k: i64, p: i64, seed: u64) -> Result<Tensor, EtfError> {
     let n = usize::try_from(p * k).map_err(|_| EtfError::DimensionTooSmall { k, p })?;
-    let g = Tensor::from_slice(&SplitMix64::new(seed).gaussians(n)).f_view([p, k])?;
+    let g = Tensor::from_slice(&SplitMix64::new(seed).standard_normals(n)).f_view([p, k])?;
     let (q, r) = Tensor::f_linalg_qr(&g, "reduced")?;
     // Householder QR is unique only up to column signs; making diag(R) positive fixes them.
     let d = r.f_diagonal(0, 0, 1)?;

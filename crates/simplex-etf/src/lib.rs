@@ -35,7 +35,6 @@ mod etf;
 pub mod init;
 mod layer;
 pub mod optim;
-mod rng;
 
 pub use error::EtfError;
 pub use etf::{
