@@ -12,8 +12,8 @@
 mod common;
 
 use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
-use etf_train::evaluate;
 use etf_data::Split;
+use etf_train::evaluate;
 use tch::{nn, Device, Kind, Tensor};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -9,8 +9,8 @@
 mod common;
 
 use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
-use etf_train::{NoProgress, RunData, Trainer};
 use etf_data::Split;
+use etf_train::{NoProgress, RunData, Trainer};
 use simplex_etf::LockOrientation;
 use tch::{nn, Device, Kind, Tensor};
 

@@ -13,6 +13,36 @@ pub fn layer_name(l: usize) -> String {
     format!("hidden{l}")
 }
 
+/// The first layer (1-based; `depth + 1` is the classifier) that `variant` fixes to an ETF map
+/// from the start, and its orientation; `depth + 2` and `None` when none is.
+fn fixed_layers(
+    variant: &MlpVariant,
+    depth: usize,
+) -> Result<(usize, Option<LockOrientation>), MlpError> {
+    let (fixed_from, orientation) = match variant {
+        MlpVariant::EtfClassifier { orientation } => (depth + 1, Some(*orientation)),
+        MlpVariant::FixedLastK { k, orientation } => {
+            if *k == 0 || *k > depth + 1 {
+                return Err(MlpError::Config(format!(
+                    "variant k must be in 1..={} (the classifier plus up to {depth} hidden \
+                     layers), got {k}",
+                    depth + 1
+                )));
+            }
+            (depth + 2 - k, Some(*orientation))
+        }
+        MlpVariant::Baseline | MlpVariant::Adaptive(_) => (depth + 2, None),
+    };
+    if orientation == Some(LockOrientation::Nearest) {
+        return Err(MlpError::Config(
+            "orientation \"nearest\" needs a trained weight; layers fixed from the start take \
+             \"canonical\" or \"random\""
+                .into(),
+        ));
+    }
+    Ok((fixed_from, orientation))
+}
+
 struct Block {
     fc: LockableLinear,
     bn: Option<nn::BatchNorm>,
@@ -50,28 +80,7 @@ impl Mlp {
     ) -> Result<Self, MlpError> {
         cfg.validate().map_err(MlpError::Config)?;
         let depth = cfg.depth;
-        // Hidden layers fixed from the start (1-based), and the classifier's orientation.
-        let (fixed_from, fixed_orientation) = match variant {
-            MlpVariant::EtfClassifier { orientation } => (depth + 1, Some(*orientation)),
-            MlpVariant::FixedLastK { k, orientation } => {
-                if *k == 0 || *k > depth + 1 {
-                    return Err(MlpError::Config(format!(
-                        "variant k must be in 1..={} (the classifier plus up to {depth} hidden \
-                         layers), got {k}",
-                        depth + 1
-                    )));
-                }
-                (depth + 2 - k, Some(*orientation))
-            }
-            MlpVariant::Baseline | MlpVariant::Adaptive(_) => (depth + 2, None),
-        };
-        if fixed_orientation == Some(LockOrientation::Nearest) {
-            return Err(MlpError::Config(
-                "orientation \"nearest\" needs a trained weight; layers fixed from the start take \
-                 \"canonical\" or \"random\""
-                    .into(),
-            ));
-        }
+        let (fixed_from, fixed_orientation) = fixed_layers(variant, depth)?;
         let spec_for = |layer: usize| EtfSpec {
             orientation: fixed_orientation.unwrap_or(LockOrientation::Canonical),
             seed: layer as u64,
@@ -92,7 +101,7 @@ impl Mlp {
             blocks.push(Block { fc, bn });
             in_dim = cfg.width;
         }
-        let cp = path / "classifier";
+        let cp = path / CLASSIFIER;
         let classifier = if fixed_from <= depth + 1 {
             LockableLinear::new_etf(&cp, in_dim, num_classes, true, &spec_for(depth + 1))?
         } else {

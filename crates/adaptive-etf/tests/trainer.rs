@@ -109,7 +109,11 @@ fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
     assert_eq!(before, t.model.total_params());
     let r1 = t.run_epoch(&run, &mut NoProgress).unwrap().clone();
     assert!(r1.newly_locked.is_empty());
-    assert_eq!(r1.optimizer_state_bytes, before * 4, "one f32 buffer per scalar");
+    assert_eq!(
+        r1.optimizer_state_bytes,
+        before * 4,
+        "one f32 buffer per scalar"
+    );
     let r = t.run_epoch(&run, &mut NoProgress).unwrap().clone();
     assert_eq!(r.newly_locked, vec!["hidden2", "hidden3", "classifier"]);
     // Two 16×16 weights and the 16→4 classifier weight leave the optimiser.
@@ -118,7 +122,10 @@ fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
     assert_eq!(t.optimizer().num_params(), r.learnable_params);
     assert_eq!(r.total_params, before);
     // Their momentum buffers go with them.
-    assert_eq!(r.optimizer_state_bytes, r1.optimizer_state_bytes - dropped * 4);
+    assert_eq!(
+        r.optimizer_state_bytes,
+        r1.optimizer_state_bytes - dropped * 4
+    );
     // Locked weights never move again; the trainable first layer does.
     let w_locked = t.model.classifier().0.copy();
     let first: Tensor = t.model.named_trainable()[0].tensor.detach().copy();

@@ -198,6 +198,9 @@ impl CollapseAccumulator {
         Ok(())
     }
 
+    // Over 60 lines on purpose: one chunk's pass 2 in the order of the formulas (centre, one
+    // product for NCC and classifier, within-class residuals, NC1 projection), sharing the
+    // reused buffers; split up it would scatter one derivation over several functions.
     fn add_chunk(&mut self, features: Matrix<'_>, classes: &[usize]) {
         let stats = &self.stats;
         let (b, d, c) = (features.rows(), stats.dim(), stats.num_classes());

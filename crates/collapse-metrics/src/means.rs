@@ -96,6 +96,8 @@ impl ClassMeans {
 
     /// As [`finalize`](Self::finalize), with the relative tolerance `rtol` of `Σ_B^†` (see
     /// [`DEFAULT_PINV_RTOL`]).
+    // Over 60 lines on purpose: the steps from class sums to `Σ_B`'s factorisation follow the
+    // spec's derivation in order, sharing its intermediate matrices.
     #[cfg_attr(not(feature = "tch"), allow(unused_mut))]
     pub fn finalize_with(
         mut self,

@@ -79,42 +79,49 @@ pub fn read_digits(path: &Path) -> Result<DigitsRaw> {
         return Err(malformed(1, "the file has no data lines".into()));
     }
     for (i, line) in body.split('\n').enumerate() {
-        let line_no = i + 1;
-        let fields: Vec<&str> = line.trim_end_matches('\r').split(',').collect();
-        if fields.len() != PIXELS + 1 {
-            return Err(malformed(
-                line_no,
-                format!(
-                    "expected {} comma-separated values (64 pixels, label), found {}",
-                    PIXELS + 1,
-                    fields.len()
-                ),
-            ));
-        }
-        for (col, field) in fields[..PIXELS].iter().enumerate() {
-            let px = parse_field(field, MAX_PIXEL).ok_or_else(|| {
-                malformed(
-                    line_no,
-                    format!("pixel {} is {field:?}, not an integer in 0..=16", col + 1),
-                )
-            })?;
-            raw.pixels.push(px);
-        }
-        let label_field = fields[PIXELS];
-        let label = parse_field(label_field, u8::MAX).ok_or_else(|| {
-            malformed(line_no, format!("label {label_field:?} is not an integer"))
-        })?;
-        if usize::from(label) >= CLASSES {
-            return Err(DataError::LabelOutOfRange {
-                path: path.to_path_buf(),
-                index: i,
-                label: i64::from(label),
-                num_classes: CLASSES,
-            });
-        }
-        raw.labels.push(label);
+        parse_line(path, i, line, &mut raw)?;
     }
     Ok(raw)
+}
+
+/// Parses data line `i` (0-based) of `path` into `raw`: 64 pixels in 0..=16, then the label.
+fn parse_line(path: &Path, i: usize, line: &str, raw: &mut DigitsRaw) -> Result<()> {
+    let line_no = i + 1;
+    let malformed = |message: String| DataError::MalformedCsv {
+        path: path.to_path_buf(),
+        line: line_no,
+        message,
+    };
+    let fields: Vec<&str> = line.trim_end_matches('\r').split(',').collect();
+    if fields.len() != PIXELS + 1 {
+        return Err(malformed(format!(
+            "expected {} comma-separated values (64 pixels, label), found {}",
+            PIXELS + 1,
+            fields.len()
+        )));
+    }
+    for (col, field) in fields[..PIXELS].iter().enumerate() {
+        let px = parse_field(field, MAX_PIXEL).ok_or_else(|| {
+            malformed(format!(
+                "pixel {} is {field:?}, not an integer in 0..=16",
+                col + 1
+            ))
+        })?;
+        raw.pixels.push(px);
+    }
+    let label_field = fields[PIXELS];
+    let label = parse_field(label_field, u8::MAX)
+        .ok_or_else(|| malformed(format!("label {label_field:?} is not an integer")))?;
+    if usize::from(label) >= CLASSES {
+        return Err(DataError::LabelOutOfRange {
+            path: path.to_path_buf(),
+            index: i,
+            label: i64::from(label),
+            num_classes: CLASSES,
+        });
+    }
+    raw.labels.push(label);
+    Ok(())
 }
 
 /// Seeded stratified split: for each class, `round(test_fraction · n_c)` of its samples,

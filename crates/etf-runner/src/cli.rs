@@ -296,22 +296,7 @@ pub fn main_with(cli: Cli) -> Result<()> {
             seed,
             set,
             json,
-        } => {
-            let cfg = ExperimentConfig::load(&config, &set)?;
-            let variant = match variant {
-                Some(v) => v,
-                None => cfg.variants[0].name.clone(),
-            };
-            // A loaded config has at least one variant and one seed (`validate`).
-            let seed = seed.unwrap_or(cfg.seeds[0]);
-            let stats = crate::inspect::initial_parameters(&cfg, &variant, seed)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                print!("{}", crate::inspect::stats_markdown(&stats));
-            }
-            Ok(())
-        }
+        } => crate::inspect::inspect(&config, variant, seed, &set, json),
     }
 }
 

@@ -1,10 +1,10 @@
 //! `etf compare`: a side-by-side table of runs, grouped by experiment and variant.
 
 use crate::config::{ExperimentConfig, VariantKind};
-use crate::output::{RunSummary, SummaryHead};
 use crate::job::Job;
-use etf_train::Checkpoint;
+use crate::output::{RunSummary, SummaryHead};
 use anyhow::{bail, Context, Result};
+use etf_train::Checkpoint;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -114,6 +114,30 @@ pub struct TrainConfig {
     pub augment: Option<AugmentConfig>,
 }
 
+impl TrainConfig {
+    /// Checks every value that serde's types do not; messages name the key.
+    pub fn validate(&self) -> Result<()> {
+        self.optimizer.validate()?;
+        self.schedule.validate().map_err(anyhow::Error::msg)?;
+        if self.epochs == 0 {
+            bail!("train.epochs must be at least 1");
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            bail!("train.batch_size and train.eval_batch_size must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            bail!(
+                "train.label_smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            );
+        }
+        if !(0.0..=1.0).contains(&self.tau) {
+            bail!("train.tau must be in [0, 1], got {}", self.tau);
+        }
+        Ok(())
+    }
+}
+
 fn default_eval_batch() -> usize {
     1000
 }
@@ -395,29 +419,18 @@ impl ExperimentConfig {
                 }
             }
         }
-        self.train.optimizer.validate()?;
-        self.train.schedule.validate().map_err(anyhow::Error::msg)?;
-        if self.train.epochs == 0 {
-            bail!("train.epochs must be at least 1");
-        }
-        if self.train.batch_size == 0 || self.train.eval_batch_size == 0 {
-            bail!("train.batch_size and train.eval_batch_size must be at least 1");
-        }
-        if !(0.0..1.0).contains(&self.train.label_smoothing) {
-            bail!(
-                "train.label_smoothing must be in [0, 1), got {}",
-                self.train.label_smoothing
-            );
-        }
-        if !(0.0..=1.0).contains(&self.train.tau) {
-            bail!("train.tau must be in [0, 1], got {}", self.train.tau);
-        }
+        self.train.validate()?;
         if self.data.probe_size == 0 {
             bail!("data.probe_size must be at least 1");
         }
         if self.data.synthetic.is_some() && self.data.dataset != etf_data::DatasetName::Synthetic {
             bail!("[data.synthetic] applies only to dataset = \"synthetic\"");
         }
+        self.validate_variants()
+    }
+
+    /// Names unique and valid; each variant resolves against the model (and a ViT fits the data).
+    fn validate_variants(&self) -> Result<()> {
         let mut seen = std::collections::HashSet::new();
         for v in &self.variants {
             if !valid_name(&v.name) {
@@ -429,8 +442,33 @@ impl ExperimentConfig {
             if !seen.insert(v.name.as_str()) {
                 bail!("two variants are named {:?}", v.name);
             }
-            v.resolve(&self.model)?;
+            if let ResolvedVariant::Vit { config, .. } = v.resolve(&self.model)? {
+                self.validate_vit(&config)
+                    .with_context(|| format!("variant {:?}", v.name))?;
+            }
         }
+        Ok(())
+    }
+
+    /// Checks a variant's ViT against the data set's image shape and class count, known from
+    /// the data set's name (or the synthetic generator's settings) before any file is read.
+    fn validate_vit(&self, vit: &VitConfig) -> Result<()> {
+        let d = &self.data;
+        let (shape, classes) = match (d.dataset.sample_shape(), d.dataset.num_classes()) {
+            (Some(shape), Some(classes)) => (shape, classes),
+            _ => {
+                let s = d.synthetic.clone().unwrap_or_default();
+                (s.sample_shape(), s.num_classes)
+            }
+        };
+        let shape: [i64; 3] = shape.as_slice().try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "model.kind = \"vit\" needs images (C×H×W samples); data set {} has samples of \
+                 shape {shape:?}",
+                d.dataset
+            )
+        })?;
+        vit.validate(shape, classes as i64)?;
         Ok(())
     }
 
@@ -562,6 +600,33 @@ kind = "adaptive"
         let text = MINIMAL.replace("kind = \"baseline\"", "kind = \"baseline\"\ntau = 0.5");
         let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
         assert!(err.contains("`tau` does not apply"), "{err}");
+    }
+
+    #[test]
+    fn vit_shapes_are_checked_against_the_data_set() {
+        let vit = |dataset: &str, patch: i64| {
+            format!(
+                "name = \"v\"\n[data]\ndataset = \"{dataset}\"\n[model]\nkind = \"vit\"\n\
+                 patch = {patch}\ndim = 16\ndepth = 2\nheads = 2\n[train]\nepochs = 1\n\
+                 batch_size = 4\n[train.optimizer]\nkind = \"adamw\"\nlr = 0.001\n\
+                 [[variant]]\nname = \"b\"\nkind = \"baseline\"\n"
+            )
+        };
+        ExperimentConfig::parse(&vit("mnist", 7), &[]).unwrap();
+        // 28 is not a multiple of 5: caught when the file is read, not after loading the data.
+        let err = format!(
+            "{:#}",
+            ExperimentConfig::parse(&vit("mnist", 5), &[]).unwrap_err()
+        );
+        assert!(
+            err.contains("vit.patch = 5") && err.contains("28x28"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            ExperimentConfig::parse(&vit("synthetic", 4), &[]).unwrap_err()
+        );
+        assert!(err.contains("needs images"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! `etf diagnose`: the collapse report of a saved model, optionally with its features as `.npy`.
 
-use crate::config::DeviceChoice;
+use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::io::{write_atomic, write_npy};
 use crate::job::Job;
 use crate::run::load_data;
 use anyhow::{bail, Context, Result};
-use etf_train::{evaluate, restore_model, Checkpoint, CollapseModel};
+use etf_train::{evaluate, restore_model, Checkpoint, CollapseModel, Evaluation};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -26,21 +26,7 @@ pub struct DiagnoseArgs {
 
 /// Runs the diagnosis, prints the table, writes `diagnose.json` beside the checkpoint.
 pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
-    let dir = if args.checkpoint.is_dir() {
-        args.checkpoint.clone()
-    } else {
-        args.checkpoint
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-    };
-    if !dir.join(crate::run::CHECKPOINT).is_file() {
-        bail!(
-            "{}: no {} there (pass a run directory or its checkpoint)",
-            args.checkpoint.display(),
-            crate::run::CHECKPOINT
-        );
-    }
+    let dir = run_dir(&args.checkpoint)?;
     let device = args.device.resolve()?;
     let mut cfg = crate::config::ExperimentConfig::load(&dir.join(crate::run::CONFIG), &[])?;
     if let Some(d) = args.data {
@@ -61,6 +47,44 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         .with_context(|| format!("restoring {}", ckpt.display()))?;
     let how = job.train_spec().measure(device);
     let eval = evaluate(&model, &data.probe, &ds.test, &how)?;
+    let mut md = report(&dir, cfg, &eval, &model.locked_layers())?;
+    if let Some(out) = &args.dump_features {
+        let bs = cfg.train.eval_batch_size;
+        dump_features(&model, &ds.test, out, bs, device)?;
+        let _ = writeln!(
+            md,
+            "\nfeatures of the test set written to {}",
+            out.display()
+        );
+    }
+    Ok(md)
+}
+
+/// The run directory of `path` (a run directory or its checkpoint), which must hold a
+/// checkpoint.
+fn run_dir(path: &Path) -> Result<PathBuf> {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    if !dir.join(crate::run::CHECKPOINT).is_file() {
+        bail!(
+            "{}: no {} there (pass a run directory or its checkpoint)",
+            path.display(),
+            crate::run::CHECKPOINT
+        );
+    }
+    Ok(dir)
+}
+
+/// The table of the diagnosis, and `diagnose.json` written beside the checkpoint.
+fn report(
+    dir: &Path,
+    cfg: &ExperimentConfig,
+    eval: &Evaluation,
+    locked: &[String],
+) -> Result<String> {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -70,11 +94,10 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         eval.test_accuracy,
         eval.test_loss
     );
-    let locked = model.locked_layers();
     md.push_str(&crate::output::collapse_table(
         &eval.layers,
         &eval.classifier,
-        &locked,
+        locked,
     ));
     let json = serde_json::json!({
         "test_accuracy": eval.test_accuracy, "test_loss": eval.test_loss,
@@ -84,20 +107,6 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
         &dir.join("diagnose.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    if let Some(out) = &args.dump_features {
-        dump_features(
-            &model,
-            &ds.test,
-            out,
-            cfg.train.eval_batch_size,
-            device,
-        )?;
-        let _ = writeln!(
-            md,
-            "\nfeatures of the test set written to {}",
-            out.display()
-        );
-    }
     Ok(md)
 }
 

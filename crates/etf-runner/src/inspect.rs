@@ -5,10 +5,11 @@
 use crate::config::ExperimentConfig;
 use crate::job::Job;
 use crate::run::load_data;
-use etf_train::CollapseModel;
 use anyhow::Result;
+use etf_train::CollapseModel;
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::path::Path;
 use tch::{Device, Kind};
 
 /// One variable of the model at initialisation.
@@ -62,6 +63,28 @@ pub fn initial_parameters(
             }
         })
         .collect())
+}
+
+/// `etf inspect`: prints the initial parameters of `variant` (default: the file's first) for
+/// `seed` (default: the file's first) as a table, or as JSON.
+pub fn inspect(
+    config: &Path,
+    variant: Option<String>,
+    seed: Option<u64>,
+    set: &[String],
+    json: bool,
+) -> Result<()> {
+    let cfg = ExperimentConfig::load(config, set)?;
+    // A loaded config has at least one variant and one seed (`validate`).
+    let variant = variant.unwrap_or_else(|| cfg.variants[0].name.clone());
+    let seed = seed.unwrap_or(cfg.seeds[0]);
+    let stats = initial_parameters(&cfg, &variant, seed)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", stats_markdown(&stats));
+    }
+    Ok(())
 }
 
 /// A Markdown table of `stats`.

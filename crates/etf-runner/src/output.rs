@@ -2,8 +2,8 @@
 
 use crate::config::{ExperimentConfig, VariantConfig, VariantKind};
 use crate::io::write_atomic;
-use etf_train::{EpochRecord, LayerRecord};
 use anyhow::{Context, Result};
+use etf_train::{EpochRecord, LayerRecord};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -256,7 +256,10 @@ pub fn collapse_table(
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     for l in layers.iter().chain([classifier]) {
         let v = layer_values(l);
-        let lock = if locked.iter().any(|n| etf_train::lock_belongs_to(n, &l.name)) {
+        let lock = if locked
+            .iter()
+            .any(|n| etf_train::lock_belongs_to(n, &l.name))
+        {
             "yes"
         } else {
             "no"

@@ -1,7 +1,7 @@
 //! PNG plots of a run, drawn with `plotters`.
 
-use etf_train::EpochRecord;
 use anyhow::{anyhow, Result};
+use etf_train::EpochRecord;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -217,22 +217,20 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
     )?;
     root.present().map_err(err)?;
 
-    let layer_series = |f: &dyn Fn(&etf_train::LayerRecord) -> f64,
-                        dashed: bool,
-                        suffix: &str|
-     -> Vec<Series> {
-        (0..layers)
-            .map(|l| Series {
-                label: format!("{}{suffix}", history[0].layers[l].name),
-                points: history
-                    .iter()
-                    .map(|r| (r.epoch as f64, f(&r.layers[l])))
-                    .collect(),
-                color: color(l),
-                dashed,
-            })
-            .collect()
-    };
+    let layer_series =
+        |f: &dyn Fn(&etf_train::LayerRecord) -> f64, dashed: bool, suffix: &str| -> Vec<Series> {
+            (0..layers)
+                .map(|l| Series {
+                    label: format!("{}{suffix}", history[0].layers[l].name),
+                    points: history
+                        .iter()
+                        .map(|r| (r.epoch as f64, f(&r.layers[l])))
+                        .collect(),
+                    color: color(l),
+                    dashed,
+                })
+                .collect()
+        };
 
     let path = dir.join("ncc.png");
     let root = BitMapBackend::new(&path, SIZE).into_drawing_area();

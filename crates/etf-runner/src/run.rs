@@ -222,7 +222,11 @@ fn train_epochs(
 ) -> Result<bool> {
     let label = job.label();
     let ckpt = dir.join(CHECKPOINT);
-    let steps = data.dataset.train.len().div_ceil(job.config.train.batch_size);
+    let steps = data
+        .dataset
+        .train
+        .len()
+        .div_ceil(job.config.train.batch_size);
     let show = opts.progress && std::io::stderr().is_terminal();
     let run = data.run_data();
     let mut ran = 0;

@@ -120,10 +120,7 @@ impl Checkpoint {
         let (_, state) = tensors.swap_remove(idx);
         let bad = |reason: String| CheckpointError::State { path: p(), reason };
         if state.kind() != Kind::Uint8 {
-            return Err(bad(format!(
-                "kind {:?}, expected bytes",
-                state.kind()
-            )));
+            return Err(bad(format!("kind {:?}, expected bytes", state.kind())));
         }
         let bytes = Vec::<u8>::try_from(&state).map_err(|e| bad(e.to_string()))?;
         let json: serde_json::Value =
@@ -137,5 +134,83 @@ impl Checkpoint {
         }
         let state = serde_json::from_value(json).map_err(|e| bad(e.to_string()))?;
         Ok(Self { state, tensors })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TrainerState {
+        TrainerState {
+            epochs_done: 3,
+            controller: None,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn round_trips_bit_exactly_and_records_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let a = Tensor::randn([3, 4], (Kind::Float, tch::Device::Cpu));
+        let ckpt = Checkpoint {
+            state: state(),
+            tensors: vec![(format!("{MODEL_PREFIX}a"), a.shallow_clone())],
+        };
+        ckpt.write(&path).unwrap();
+        assert!(!temp_path(&path).exists());
+        let back = Checkpoint::read(&path).unwrap();
+        assert_eq!(back.state.epochs_done, 3);
+        assert!(back.tensors[0].1.equal(&a));
+        let raw = Tensor::read_safetensors(&path).unwrap();
+        let json = &raw.iter().find(|(k, _)| k == STATE_TENSOR).unwrap().1;
+        let json: serde_json::Value =
+            serde_json::from_slice(&Vec::<u8>::try_from(json).unwrap()).unwrap();
+        assert_eq!(json["format_version"], FORMAT_VERSION);
+    }
+
+    /// Writes a file with the checkpoint layout whose JSON state is `state`.
+    fn raw_checkpoint(path: &Path, state: serde_json::Value) {
+        let json = serde_json::to_vec(&state).unwrap();
+        let t = vec![(STATE_TENSOR.to_string(), Tensor::from_slice(&json))];
+        Tensor::write_safetensors(&t, path).unwrap();
+    }
+
+    #[test]
+    fn an_unversioned_state_reads_as_version_1_and_another_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let mut json = serde_json::to_value(state()).unwrap();
+        raw_checkpoint(&path, json.clone());
+        assert_eq!(Checkpoint::read(&path).unwrap().state.epochs_done, 3);
+        json["format_version"] = 2.into();
+        raw_checkpoint(&path, json);
+        let err = Checkpoint::read(&path).err().expect("version 2 is refused");
+        assert!(matches!(err, CheckpointError::Version { found: 2, .. }));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("format version 2") && msg.contains("reads version 1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn other_files_are_named_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let t = vec![("x".to_string(), Tensor::from_slice(&[1.0f32]))];
+        Tensor::write_safetensors(&t, &path).unwrap();
+        let err = Checkpoint::read(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("no state") && err.contains("c.safetensors"),
+            "{err}"
+        );
+        std::fs::write(&path, b"not a safetensors file").unwrap();
+        let err = Checkpoint::read(&path).err().unwrap().to_string();
+        assert!(err.contains("cannot read checkpoint"), "{err}");
+        raw_checkpoint(&path, serde_json::json!({"epochs": "three"}));
+        let err = Checkpoint::read(&path).err().unwrap().to_string();
+        assert!(err.contains("state is not valid"), "{err}");
     }
 }

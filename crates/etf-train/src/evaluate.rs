@@ -44,7 +44,9 @@ pub fn evaluate<M: CollapseModel>(
     tch::no_grad(|| {
         let stats = class_means(model, probe, how)?;
         let mut train_acc = accumulators(model, &stats)?;
-        each_batch(model, probe, how, |taps, ys| update(&mut train_acc, taps, ys))?;
+        each_batch(model, probe, how, |taps, ys| {
+            update(&mut train_acc, taps, ys)
+        })?;
         let mut test_acc = accumulators(model, &stats)?;
         let mut loss_sum = Tensor::zeros([], (Kind::Double, how.device));
         let mut correct = Tensor::zeros([], (Kind::Int64, how.device));

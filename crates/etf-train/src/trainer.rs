@@ -294,26 +294,17 @@ impl<M: CollapseModel> Trainer<M> {
             .batches(self.spec.batch_size, Some(epoch_seed), device)?
             .enumerate()
         {
-            lr = base_lr * self.spec.schedule.factor(epoch, step, steps, self.spec.epochs);
+            lr = base_lr
+                * self
+                    .spec
+                    .schedule
+                    .factor(epoch, step, steps, self.spec.epochs);
             self.opt.set_lr(lr);
             let xs = self
                 .model
                 .augment(&xs, epoch_seed, step as u64)
                 .map_err(TrainError::Model)?;
-            let logits = self
-                .model
-                .forward_logits(&xs, true)
-                .map_err(TrainError::Model)?;
-            let loss = logits.f_cross_entropy_loss::<Tensor>(
-                &ys,
-                None,
-                Reduction::Mean,
-                -100,
-                self.spec.label_smoothing,
-            )?;
-            self.opt.zero_grad();
-            loss.backward();
-            self.opt.step();
+            let (loss, logits) = self.step(&xs, &ys)?;
             let bsz = ys.size()[0];
             loss_sum += loss.detach().to_kind(Kind::Double) * bsz as f64;
             correct += logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64);
@@ -333,6 +324,25 @@ impl<M: CollapseModel> Trainer<M> {
             accuracy: correct.int64_value(&[]) as f64 / n as f64,
             lr,
         })
+    }
+
+    /// One optimiser step on a batch; returns the (mean) loss and the logits.
+    fn step(&mut self, xs: &Tensor, ys: &Tensor) -> Result<(Tensor, Tensor), TrainError<M::Error>> {
+        let logits = self
+            .model
+            .forward_logits(xs, true)
+            .map_err(TrainError::Model)?;
+        let loss = logits.f_cross_entropy_loss::<Tensor>(
+            ys,
+            None,
+            Reduction::Mean,
+            -100,
+            self.spec.label_smoothing,
+        )?;
+        self.opt.zero_grad();
+        loss.backward();
+        self.opt.step();
+        Ok((loss, logits))
     }
 
     /// The checkpoint of the trainer now: model variables, optimiser state and trainer state.
@@ -462,4 +472,3 @@ fn copy_variables<E: std::error::Error + 'static>(
         Ok(())
     })
 }
-

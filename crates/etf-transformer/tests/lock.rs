@@ -55,10 +55,7 @@ fn constrained_from_start_weights_never_move() {
 #[test]
 fn locking_mid_training_freezes_and_drops_from_optimiser() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = tiny(
-        EtfBlocks::Adaptive,
-        FfnMatrices::Both,
-    );
+    let cfg = tiny(EtfBlocks::Adaptive, FfnMatrices::Both);
     let mut vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 4).unwrap();
     let mut opt = adamw(&vit, 1e-2, 0.1);
     let (xs, ys) = template_images(4, 8, 0.5, 2);

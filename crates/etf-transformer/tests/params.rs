@@ -110,10 +110,7 @@ fn counts_match_formula_with_etf_ffns_and_head() {
         etf(EtfBlocks::All, FfnMatrices::W1),
         etf(EtfBlocks::LastK(2), FfnMatrices::W2),
         etf(EtfBlocks::LastK(1), FfnMatrices::Both),
-        etf(
-            EtfBlocks::Adaptive,
-            FfnMatrices::Both,
-        ),
+        etf(EtfBlocks::Adaptive, FfnMatrices::Both),
         FfnEtfConfig {
             freeze_bias: true,
             ..etf(EtfBlocks::All, FfnMatrices::Both)

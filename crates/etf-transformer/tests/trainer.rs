@@ -5,8 +5,8 @@ use etf_data::Split;
 use etf_train::{
     evaluate, AdaptiveConfig, CollapseModel, NoProgress, RunData, Schedule, TrainSpec, Trainer,
 };
-use simplex_etf::optim::{AdamWConfig, OptimizerConfig};
 use etf_transformer::{AugmentConfig, FfnMatrices, LockOrientation, Vit, VitConfig, VitModel};
+use simplex_etf::optim::{AdamWConfig, OptimizerConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 const DEPTH: usize = 3;
@@ -107,7 +107,10 @@ fn adaptive_locks_blocks_after_the_first_and_keeps_them_fixed() {
         ["block1", "block2", "block3"]
     );
     assert_eq!(r1.classifier.name, "classifier");
-    assert!(r1.classifier.train.classifier.is_some(), "NC3/NC4 of the head");
+    assert!(
+        r1.classifier.train.classifier.is_some(),
+        "NC3/NC4 of the head"
+    );
 
     let locked: Vec<_> = (1..DEPTH).map(|b| ffn_weights(&trainer.model, b)).collect();
     let free = ffn_weights(&trainer.model, 0);

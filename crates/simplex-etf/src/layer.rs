@@ -509,7 +509,11 @@ mod tests {
         assert_eq!((l.learnable_params(), l.total_params()), (21, 21));
         let e = EtfLinear::new(&(vs.root() / "etf"), 6, 3, true, &EtfSpec::default()).unwrap();
         assert_eq!((e.learnable_params(), e.total_params()), (3, 21));
-        let names: Vec<String> = e.trainable_tensors(true).into_iter().map(|p| p.name).collect();
+        let names: Vec<String> = e
+            .trainable_tensors(true)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(names, ["etf.bias"]);
         assert!(!e.weight().requires_grad());
         let frozen = EtfSpec {
