@@ -197,3 +197,46 @@ fn unfinished_note(rows: &[&RunSummary]) -> Option<String> {
     };
     Some(format!("unfinished: epoch {span} of {planned}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    fn summary(variant: &str, kind: VariantKind, seed: u64, epochs: usize) -> RunSummary {
+        let head = SummaryHead {
+            experiment: "demo".into(),
+            variant: variant.into(),
+            kind,
+            seed,
+            dataset: "synthetic".into(),
+            device: "cpu".into(),
+        };
+        RunSummary::from_history(head, &sample::history()[..epochs]).unwrap()
+    }
+
+    #[test]
+    fn compare_table_is_pinned() {
+        let mut unfinished = summary("adaptive", VariantKind::Adaptive, 1, 1);
+        unfinished.unfinished_of = Some(5);
+        let runs: Vec<(PathBuf, RunSummary)> = [
+            summary("adaptive", VariantKind::Adaptive, 0, 2),
+            unfinished,
+            summary("baseline", VariantKind::Baseline, 0, 1),
+            summary("baseline", VariantKind::Baseline, 1, 2),
+        ]
+        .into_iter()
+        .map(|s| (PathBuf::new(), s))
+        .collect();
+        let md = compare_table(&runs);
+        let expected = concat!(
+            "| experiment | variant | seeds | test acc (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "\n",
+            "Unfinished runs are shown at their last completed epoch: not final results.\n",
+        );
+        assert_eq!(md, expected);
+    }
+}

@@ -337,3 +337,166 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
     let _ = writeln!(md, "\nPlots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.");
     md
 }
+
+/// A small synthetic history shared by the output, plot and figure tests.
+#[cfg(test)]
+pub(crate) mod sample {
+    use adaptive_etf::{EpochRecord, LayerRecord};
+    use collapse_metrics::{ClassifierReport, CollapseReport, GlobalMean, Nc2};
+
+    fn report(x: f64, classifier: bool) -> CollapseReport {
+        CollapseReport {
+            global_mean: GlobalMean::Weighted,
+            num_classes: 3,
+            dim: 4,
+            rank: 2,
+            num_samples: 30,
+            nc1: 1.25 * x,
+            nc2: Nc2 {
+                equinorm: 0.1 * x,
+                equiangularity: 0.2 / x,
+                max_angle: 0.3 + x,
+                etf_error: 1.0 / 3.0 * x,
+            },
+            cdnv: 0.00123 * x,
+            ncc_accuracy: 0.5 + 0.1 * x,
+            within_trace: 2.0,
+            between_trace: 3.0,
+            class_variances: vec![1.0, 2.0, 3.0],
+            class_counts: vec![10, 10, 10],
+            classifier: classifier.then(|| ClassifierReport {
+                nc2: Nc2 {
+                    equinorm: 0.01 * x,
+                    equiangularity: f64::NAN,
+                    max_angle: 0.7,
+                    etf_error: 0.123456789,
+                },
+                nc3: 0.55 * x,
+                nc4: 0.125,
+                accuracy: 0.9,
+            }),
+        }
+    }
+
+    fn layer(name: &str, x: f64, classifier: bool) -> LayerRecord {
+        LayerRecord {
+            name: name.into(),
+            train: report(x, classifier),
+            test: report(x / 2.0, classifier),
+        }
+    }
+
+    /// Two epochs, two hidden layers: the first locks `hidden1` and has classifier figures,
+    /// the second locks `hidden2` too and has neither classifier figures nor an effective depth.
+    pub(crate) fn history() -> Vec<EpochRecord> {
+        let epoch = |e: usize, x: f64, with_clf: bool| EpochRecord {
+            epoch: e,
+            lr: 0.05 / e as f64,
+            train_loss: 1.5 / x,
+            train_accuracy: 0.4 * x,
+            test_loss: 1.75 / x,
+            test_accuracy: 0.375 * x,
+            learnable_params: 1234 - 100 * e as i64,
+            total_params: 1234,
+            optimizer_state_bytes: 4936,
+            locked_layers: vec![],
+            newly_locked: vec![],
+            effective_depth: Some(2),
+            layers: vec![layer("hidden1", x, false), layer("hidden2", x + 1.0, false)],
+            classifier: layer("classifier", x + 2.0, with_clf),
+            train_seconds: 1.23456,
+            metrics_seconds: 0.1,
+            samples_per_second: 4321.06,
+        };
+        let mut first = epoch(1, 1.0, true);
+        first.locked_layers = vec!["hidden1".into()];
+        first.newly_locked = vec!["hidden1".into()];
+        let mut second = epoch(2, 2.0, false);
+        second.locked_layers = vec!["hidden1".into(), "hidden2".into()];
+        second.newly_locked = vec!["hidden2".into()];
+        second.effective_depth = None;
+        vec![first, second]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_csv_is_pinned() {
+        let csv = metrics_csv(&sample::history());
+        let expected = concat!(
+            "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,learnable_params,total_params,optimizer_state_bytes,effective_depth,locked_layers,newly_locked,train_seconds,metrics_seconds,samples_per_second,hidden1.ncc_train,hidden1.ncc_test,hidden1.nc1,hidden1.equinorm,hidden1.equiangularity,hidden1.max_angle,hidden1.etf_error,hidden1.cdnv,hidden2.ncc_train,hidden2.ncc_test,hidden2.nc1,hidden2.equinorm,hidden2.equiangularity,hidden2.max_angle,hidden2.etf_error,hidden2.cdnv,classifier.ncc_train,classifier.ncc_test,classifier.nc1,classifier.equinorm,classifier.equiangularity,classifier.max_angle,classifier.etf_error,classifier.cdnv,classifier.w_equinorm,classifier.w_equiangularity,classifier.w_max_angle,classifier.w_etf_error,classifier.nc3,classifier.nc4\n",
+            "1,5e-2,1.5,0.4,1.75,0.375,1134,1234,4936,2,hidden1,hidden1,1.2346,0.1000,4321.1,0.6,0.55,1.25,0.1,0.2,1.3,0.3333333333333333,0.00123,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.03,NaN,0.7,0.123456789,1.6500000000000001,0.125\n",
+            "2,2.5e-2,0.75,0.8,0.875,0.75,1034,1234,4936,,hidden1+hidden2,hidden2,1.2346,0.1000,4321.1,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.9,0.7,5,0.4,0.05,4.3,1.3333333333333333,0.00492,,,,,,\n",
+        );
+        assert_eq!(csv, expected);
+    }
+
+    #[test]
+    fn collapse_table_is_pinned() {
+        let h = sample::history();
+        let with_clf = collapse_table(&h[0].layers, &h[0].classifier, &h[0].locked_layers);
+        let without = collapse_table(&h[1].layers, &h[1].classifier, &h[1].locked_layers);
+        let expected_with = concat!(
+            "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |\n",
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            "| hidden1 | yes | 0.6000 | 0.5500 | 1.2500e0 | 0.1000 | 0.2000 | 1.3000 | 0.3333 | 1.2300e-3 |\n",
+            "| hidden2 | no | 0.7000 | 0.6000 | 2.5000e0 | 0.2000 | 0.1000 | 2.3000 | 0.6667 | 2.4600e-3 |\n",
+            "| classifier | no | 0.8000 | 0.6500 | 3.7500e0 | 0.3000 | 0.0667 | 3.3000 | 1.0000 | 3.6900e-3 |\n",
+            "\n",
+            "Classifier W: equinorm 0.0300, equiangularity NaN, max-angle 0.7000, ETF error 0.1235; NC3 1.6500; NC4 0.1250.\n",
+        );
+        let expected_without = concat!(
+            "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |\n",
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            "| hidden1 | yes | 0.7000 | 0.6000 | 2.5000e0 | 0.2000 | 0.1000 | 2.3000 | 0.6667 | 2.4600e-3 |\n",
+            "| hidden2 | yes | 0.8000 | 0.6500 | 3.7500e0 | 0.3000 | 0.0667 | 3.3000 | 1.0000 | 3.6900e-3 |\n",
+            "| classifier | no | 0.9000 | 0.7000 | 5.0000e0 | 0.4000 | 0.0500 | 4.3000 | 1.3333 | 4.9200e-3 |\n",
+        );
+        assert_eq!(with_clf, expected_with);
+        assert_eq!(without, expected_without);
+    }
+
+    #[test]
+    fn report_markdown_is_pinned() {
+        let head = SummaryHead {
+            experiment: "demo".into(),
+            variant: "adaptive".into(),
+            kind: VariantKind::Adaptive,
+            seed: 7,
+            dataset: "synthetic".into(),
+            device: "cpu".into(),
+        };
+        let h = sample::history();
+        let md = report_markdown(&RunSummary::from_history(head, &h).unwrap(), &h);
+        let expected = concat!(
+            "# demo / adaptive (seed 7)\n",
+            "\n",
+            "Data set `synthetic`, device `cpu`, 2 epochs, 2.7 s in all.\n",
+            "\n",
+            "| figure | value |\n",
+            "|---|---|\n",
+            "| test accuracy (final) | 0.7500 |\n",
+            "| test accuracy (best) | 0.7500 |\n",
+            "| train accuracy | 0.8000 |\n",
+            "| learnable / total parameters | 1034 / 1234 (83.8 % learnable) |\n",
+            "| effective depth (τ) | none |\n",
+            "| locks | epoch 1: hidden1; epoch 2: hidden2 |\n",
+            "| mean epoch time | 1.33 s |\n",
+            "| training throughput | 4321 samples/s |\n",
+            "\n",
+            "## Collapse per layer (final epoch)\n",
+            "\n",
+            "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |\n",
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            "| hidden1 | yes | 0.7000 | 0.6000 | 2.5000e0 | 0.2000 | 0.1000 | 2.3000 | 0.6667 | 2.4600e-3 |\n",
+            "| hidden2 | yes | 0.8000 | 0.6500 | 3.7500e0 | 0.3000 | 0.0667 | 3.3000 | 1.0000 | 3.6900e-3 |\n",
+            "| classifier | no | 0.9000 | 0.7000 | 5.0000e0 | 0.4000 | 0.0500 | 4.3000 | 1.3333 | 4.9200e-3 |\n",
+            "\n",
+            "Plots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.\n",
+        );
+        assert_eq!(md, expected);
+    }
+}
