@@ -286,3 +286,18 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
     root.present().map_err(err)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_the_four_plots() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::env::var_os("ETF_TEST_PLOTS").map_or(dir.path().to_path_buf(), Into::into);
+        write_plots(&out, "demo", &crate::output::sample::history()).unwrap();
+        for f in ["accuracy.png", "ncc.png", "nc1.png", "effective_depth.png"] {
+            assert!(out.join(f).metadata().unwrap().len() > 1000, "{f}");
+        }
+    }
+}
