@@ -1,9 +1,11 @@
 //! What a run directory holds besides checkpoints: `metrics.csv`, `summary.json`, `report.md`.
 
 use crate::config::{ExperimentConfig, VariantConfig, VariantKind};
+use crate::figures::{self, ClassifierFigure, Fmt, LayerFigure, CLASSIFIER, LAYER, W_ROWS};
 use crate::io::write_atomic;
 use adaptive_etf::{EpochRecord, LayerRecord};
 use anyhow::{Context, Result};
+use collapse_metrics::ClassifierReport;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -129,112 +131,16 @@ impl SummaryHead {
     }
 }
 
-const LAYER_FIELDS: [&str; 8] = [
-    "ncc_train",
-    "ncc_test",
-    "nc1",
-    "equinorm",
-    "equiangularity",
-    "max_angle",
-    "etf_error",
-    "cdnv",
-];
-
-fn layer_values(l: &LayerRecord) -> [f64; 8] {
-    let t = &l.train;
-    [
-        t.ncc_accuracy,
-        l.test.ncc_accuracy,
-        t.nc1,
-        t.nc2.equinorm,
-        t.nc2.equiangularity,
-        t.nc2.max_angle,
-        t.nc2.etf_error,
-        t.cdnv,
-    ]
-}
-
-/// `metrics.csv`: one row per epoch, one column per figure and layer.
+/// `metrics.csv`: one row per epoch, one column per figure and layer (the columns of
+/// [`figures::csv_columns`]).
 pub fn metrics_csv(history: &[EpochRecord]) -> String {
-    let mut out = String::new();
     let Some(first) = history.first() else {
-        return out;
+        return String::new();
     };
-    let mut header: Vec<String> = [
-        "epoch",
-        "lr",
-        "train_loss",
-        "train_accuracy",
-        "test_loss",
-        "test_accuracy",
-        "learnable_params",
-        "total_params",
-        "optimizer_state_bytes",
-        "effective_depth",
-        "locked_layers",
-        "newly_locked",
-        "train_seconds",
-        "metrics_seconds",
-        "samples_per_second",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for l in first.layers.iter().chain([&first.classifier]) {
-        header.extend(LAYER_FIELDS.iter().map(|f| format!("{}.{f}", l.name)));
-    }
-    header.extend(
-        [
-            "w_equinorm",
-            "w_equiangularity",
-            "w_max_angle",
-            "w_etf_error",
-            "nc3",
-            "nc4",
-        ]
-        .iter()
-        .map(|f| format!("classifier.{f}")),
-    );
-    out.push_str(&header.join(","));
-    out.push('\n');
+    let line = |cells: Vec<String>| cells.join(",") + "\n";
+    let mut out = line(figures::csv_columns(first).map(|c| c.0).collect());
     for r in history {
-        let mut row = vec![
-            r.epoch.to_string(),
-            format!("{:e}", r.lr),
-            r.train_loss.to_string(),
-            r.train_accuracy.to_string(),
-            r.test_loss.to_string(),
-            r.test_accuracy.to_string(),
-            r.learnable_params.to_string(),
-            r.total_params.to_string(),
-            r.optimizer_state_bytes.to_string(),
-            r.effective_depth.map_or(String::new(), |d| d.to_string()),
-            r.locked_layers.join("+"),
-            r.newly_locked.join("+"),
-            format!("{:.4}", r.train_seconds),
-            format!("{:.4}", r.metrics_seconds),
-            format!("{:.1}", r.samples_per_second),
-        ];
-        for l in r.layers.iter().chain([&r.classifier]) {
-            row.extend(layer_values(l).iter().map(|v| v.to_string()));
-        }
-        match &r.classifier.train.classifier {
-            Some(c) => row.extend(
-                [
-                    c.nc2.equinorm,
-                    c.nc2.equiangularity,
-                    c.nc2.max_angle,
-                    c.nc2.etf_error,
-                    c.nc3,
-                    c.nc4,
-                ]
-                .iter()
-                .map(|v| v.to_string()),
-            ),
-            None => row.extend(std::iter::repeat_n(String::new(), 6)),
-        }
-        out.push_str(&row.join(","));
-        out.push('\n');
+        out.push_str(&line(figures::csv_columns(r).map(|c| c.1).collect()));
     }
     out
 }
@@ -245,36 +151,59 @@ pub fn write_metrics_csv(dir: &Path, history: &[EpochRecord]) -> Result<()> {
 }
 
 /// A Markdown table of per-layer collapse figures (hidden layers, then the classifier's input)
-/// with a locked column, followed by the classifier's NC2 of `W`, NC3 and NC4.
+/// with a locked column, followed by the classifier's NC2 of `W`, NC3 and NC4: the
+/// [`figures::LAYER`] and [`figures::CLASSIFIER`] figures shown in the report.
 pub fn collapse_table(
     layers: &[LayerRecord],
     classifier: &LayerRecord,
     locked: &[String],
 ) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let shown: Vec<(&LayerFigure, Fmt)> = LAYER
+        .iter()
+        .filter_map(|f| f.report.map(|fmt| (f, fmt)))
+        .collect();
+    let labels: Vec<&str> = shown.iter().map(|(f, _)| f.label).collect();
+    let mut md = format!("| layer | locked | {} |\n", labels.join(" | "));
+    let _ = writeln!(md, "|---|---|{}", "---|".repeat(shown.len()));
     for l in layers.iter().chain([classifier]) {
-        let v = layer_values(l);
-        let lock = if locked.contains(&l.name) {
+        let lock = if row_is_locked(locked, &l.name) {
             "yes"
         } else {
             "no"
         };
-        let _ = writeln!(
-            md,
-            "| {} | {lock} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
-            l.name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-        );
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|(f, fmt)| (f.value)(l).format(*fmt))
+            .collect();
+        let _ = writeln!(md, "| {} | {lock} | {} |", l.name, cells.join(" | "));
     }
     if let Some(c) = &classifier.train.classifier {
-        let _ = writeln!(
-            md,
-            "\nClassifier W: equinorm {:.4}, equiangularity {:.4}, max-angle {:.4}, ETF error {:.4}; NC3 {:.4}; NC4 {:.4}.",
-            c.nc2.equinorm, c.nc2.equiangularity, c.nc2.max_angle, c.nc2.etf_error, c.nc3, c.nc4
-        );
+        let _ = writeln!(md, "\n{}", classifier_sentence(c));
     }
     md
+}
+
+/// Whether the collapse table marks `layer`'s row as locked, given the locked layers' names.
+fn row_is_locked(locked: &[String], layer: &str) -> bool {
+    locked.iter().any(|name| name == layer)
+}
+
+/// `Classifier W: equinorm …, …; NC3 …; NC4 ….`: the [`figures::CLASSIFIER`] figures shown in
+/// the report, those of `W`'s rows together.
+fn classifier_sentence(c: &ClassifierReport) -> String {
+    let part = |f: &&ClassifierFigure| {
+        f.report
+            .map(|fmt| format!("{} {}", f.label, (f.value)(c).format(fmt)))
+    };
+    let (w, other): (Vec<&ClassifierFigure>, Vec<_>) =
+        CLASSIFIER.iter().partition(|f| f.name.starts_with(W_ROWS));
+    let w: Vec<String> = w.iter().filter_map(part).collect();
+    let mut groups = Vec::new();
+    if !w.is_empty() {
+        groups.push(format!("W: {}", w.join(", ")));
+    }
+    groups.extend(other.iter().filter_map(part));
+    format!("Classifier {}.", groups.join("; "))
 }
 
 /// `report.md`: the run in a page a person reads.
@@ -364,7 +293,7 @@ pub(crate) mod sample {
             between_trace: 3.0,
             class_variances: vec![1.0, 2.0, 3.0],
             class_counts: vec![10, 10, 10],
-            classifier: classifier.then(|| ClassifierReport {
+            classifier: classifier.then_some(ClassifierReport {
                 nc2: Nc2 {
                     equinorm: 0.01 * x,
                     equiangularity: f64::NAN,
