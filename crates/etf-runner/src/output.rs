@@ -1,7 +1,9 @@
 //! What a run directory holds besides checkpoints: `metrics.csv`, `summary.json`, `report.md`.
 
 use crate::config::{ExperimentConfig, VariantConfig, VariantKind};
-use crate::figures::{self, ClassifierFigure, Fmt, LayerFigure, CLASSIFIER, LAYER, W_ROWS};
+use crate::figures::{
+    self, ClassifierFigure, Fmt, LayerFigure, CLASSIFIER, LAYER, PLOT_FILES, W_ROWS,
+};
 use crate::io::write_atomic;
 use adaptive_etf::{EpochRecord, LayerRecord};
 use anyhow::{Context, Result};
@@ -206,19 +208,9 @@ fn classifier_sentence(c: &ClassifierReport) -> String {
     format!("Classifier {}.", groups.join("; "))
 }
 
-/// `report.md`: the run in a page a person reads.
-pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
+/// The `| figure | value |` table of `report.md`: the run's end state.
+fn end_state_table(s: &RunSummary) -> String {
     let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# {} / {} (seed {})\n",
-        s.head.experiment, s.head.variant, s.head.seed
-    );
-    let _ = writeln!(
-        md,
-        "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
-        s.head.dataset, s.head.device, s.epochs, s.total_seconds
-    );
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let _ = writeln!(md, "| test accuracy (final) | {:.4} |", s.test_accuracy);
     let _ = writeln!(md, "| test accuracy (best) | {:.4} |", s.best_test_accuracy);
@@ -255,6 +247,23 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
         "| training throughput | {:.0} samples/s |\n",
         s.mean_samples_per_second
     );
+    md
+}
+
+/// `report.md`: the run in a page a person reads.
+pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# {} / {} (seed {})\n",
+        s.head.experiment, s.head.variant, s.head.seed
+    );
+    let _ = writeln!(
+        md,
+        "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
+        s.head.dataset, s.head.device, s.epochs, s.total_seconds
+    );
+    md.push_str(&end_state_table(s));
     if let Some(last) = history.last() {
         let _ = writeln!(md, "## Collapse per layer (final epoch)\n");
         md.push_str(&collapse_table(
@@ -263,7 +272,12 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
             &last.locked_layers,
         ));
     }
-    let _ = writeln!(md, "\nPlots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.");
+    let plots: Vec<String> = PLOT_FILES.iter().map(|(f, _)| format!("`{f}`")).collect();
+    let _ = writeln!(
+        md,
+        "\nPlots: {}; per-epoch figures in `metrics.csv`.",
+        plots.join(", ")
+    );
     md
 }
 
