@@ -1,6 +1,8 @@
-//! `etf compare`: a side-by-side table of runs, grouped by experiment and variant.
+//! `etf compare`: a side-by-side table of runs, grouped by experiment and variant; its
+//! per-layer columns are the [`crate::figures::LAYER`] figures with a [`Compare`].
 
 use crate::config::{ExperimentConfig, VariantKind};
+use crate::figures::{Compare, Fmt, LayerFigure, LAYER};
 use crate::job::Job;
 use crate::output::{RunSummary, SummaryHead};
 use anyhow::{bail, Context, Result};
@@ -80,32 +82,33 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn fmt_list(xs: &[f64], precision: usize) -> String {
+/// Each value in `fmt`, joined by ` / `.
+fn fmt_list(xs: &[f64], fmt: Fmt) -> String {
     xs.iter()
-        .map(|x| format!("{x:.precision$}"))
-        .collect::<Vec<_>>()
-        .join(" / ")
-}
-
-fn fmt_sci(xs: &[f64]) -> String {
-    xs.iter()
-        .map(|x| format!("{x:.2e}"))
+        .map(|&x| fmt.real(x))
         .collect::<Vec<_>>()
         .join(" / ")
 }
 
 /// Mean of each position over runs.
-fn column_means(rows: &[&RunSummary], f: impl Fn(&RunSummary) -> &Vec<f64>) -> Vec<f64> {
+fn column_means(rows: &[&RunSummary], f: fn(&RunSummary) -> &[f64]) -> Vec<f64> {
     let n = rows.iter().map(|r| f(r).len()).min().unwrap_or(0);
     (0..n)
         .map(|i| rows.iter().map(|r| f(r)[i]).sum::<f64>() / rows.len() as f64)
         .collect()
 }
 
-/// The comparison table in Markdown. Reductions are against the `baseline`-kind variant of the
-/// same experiment (or, without one, against each run's own total parameter count).
-pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
-    let mut groups: BTreeMap<(String, String), Vec<&RunSummary>> = BTreeMap::new();
+fn mean_of(rows: &[&RunSummary], f: impl Fn(&RunSummary) -> f64) -> f64 {
+    rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
+}
+
+/// Runs of one experiment and variant.
+type Groups<'r> = BTreeMap<(String, String), Vec<&'r RunSummary>>;
+
+/// The runs grouped by experiment and variant, and the groups' order: baselines first, then
+/// the other variants in the order they were found.
+fn group_runs(runs: &[(PathBuf, RunSummary)]) -> (Groups<'_>, Vec<(String, String)>) {
+    let mut groups = Groups::new();
     let mut order: Vec<(String, String)> = Vec::new();
     for (_, s) in runs {
         let key = (s.head.experiment.clone(), s.head.variant.clone());
@@ -114,68 +117,103 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
         }
         groups.entry(key).or_default().push(s);
     }
-    // Baselines first, then the other variants in the order they were found.
     order.sort_by_key(|k| groups[k][0].head.kind != VariantKind::Baseline);
-    let mut md = String::new();
-    let _ = writeln!(md, "| experiment | variant | seeds | test acc (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    (groups, order)
+}
+
+/// The [`figures::LAYER`](crate::figures::LAYER) figures with a comparison column.
+fn compared_figures() -> impl Iterator<Item = (&'static LayerFigure, Compare)> {
+    LAYER.iter().filter_map(|f| f.compare.map(|c| (f, c)))
+}
+
+fn table_head() -> String {
+    let mut cols: Vec<String> = [
+        "experiment",
+        "variant",
+        "seeds",
+        "test acc (mean ± std)",
+        "Δ vs baseline (pp)",
+        "learnable params",
+        "reduction",
+        "eff. depth",
+        "lock epochs",
+    ]
+    .map(String::from)
+    .into();
+    cols.extend(compared_figures().map(|(f, _)| format!("{} per layer", f.label)));
+    cols.push("epoch time (s)".into());
+    format!("| {} |\n|{}\n", cols.join(" | "), "---|".repeat(cols.len()))
+}
+
+/// Test accuracy `mean ± std %` and the difference to the baseline's mean, in points.
+fn accuracy_cells(rows: &[&RunSummary], baseline: Option<&[&RunSummary]>) -> [String; 2] {
+    let accs = |rs: &[&RunSummary]| rs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>();
+    let (m, sd) = mean_std(&accs(rows));
+    let delta = baseline.map(|b| format!("{:+.2}", 100.0 * (m - mean_std(&accs(b)).0)));
+    [
+        format!("{:.2} ± {:.2} %", 100.0 * m, 100.0 * sd),
+        delta.unwrap_or_else(|| "n/a".into()),
+    ]
+}
+
+/// Mean learnable parameters and their reduction against the baseline's (or, without one,
+/// against the runs' own total).
+fn params_cells(rows: &[&RunSummary], baseline: Option<&[&RunSummary]>) -> [String; 2] {
+    let learn = mean_of(rows, |r| r.learnable_params as f64);
+    let base = baseline.map_or(rows[0].total_params as f64, |b| {
+        b[0].learnable_params as f64
+    });
+    [
+        format!("{learn:.0}"),
+        format!("{:.1} %", 100.0 * (1.0 - learn / base.max(1.0))),
+    ]
+}
+
+/// Each run's effective depth and lock epochs, `-` for none.
+fn per_run_cells(rows: &[&RunSummary]) -> [String; 2] {
+    let depth = |r: &&RunSummary| r.effective_depth.map_or("-".into(), |d| d.to_string());
+    let locks = |r: &&RunSummary| {
+        if r.lock_epochs.is_empty() {
+            return "-".to_string();
+        }
+        let epochs: Vec<String> = r.lock_epochs.iter().map(|(e, _)| e.to_string()).collect();
+        epochs.join("+")
+    };
+    let list = |f: &dyn Fn(&&RunSummary) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    [list(&depth).join(","), list(&locks).join(",")]
+}
+
+/// The table row of one experiment and variant.
+fn group_row(
+    key: &(String, String),
+    rows: &[&RunSummary],
+    baseline: Option<&[&RunSummary]>,
+) -> String {
+    let variant = match unfinished_note(rows) {
+        Some(note) => format!("{} ({note})", key.1),
+        None => key.1.clone(),
+    };
+    let seeds: Vec<String> = rows.iter().map(|r| r.head.seed.to_string()).collect();
+    let mut cells = vec![key.0.clone(), variant, seeds.join(",")];
+    cells.extend(accuracy_cells(rows, baseline));
+    cells.extend(params_cells(rows, baseline));
+    cells.extend(per_run_cells(rows));
+    cells.extend(compared_figures().map(|(_, c)| fmt_list(&column_means(rows, c.summary), c.fmt)));
+    cells.push(format!("{:.1}", mean_of(rows, |r| r.mean_epoch_seconds)));
+    format!("| {} |\n", cells.join(" | "))
+}
+
+/// The comparison table in Markdown. Reductions are against the `baseline`-kind variant of the
+/// same experiment (or, without one, against each run's own total parameter count).
+pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
+    let (groups, order) = group_runs(runs);
+    let mut md = table_head();
     for key in &order {
-        let rows = &groups[key];
-        let accs: Vec<f64> = rows.iter().map(|r| r.test_accuracy).collect();
-        let (m, sd) = mean_std(&accs);
         let baseline = groups
             .iter()
             .find(|((e, _), rs)| e == &key.0 && rs[0].head.kind == VariantKind::Baseline)
-            .map(|(_, rs)| rs);
-        let learn = rows.iter().map(|r| r.learnable_params as f64).sum::<f64>() / rows.len() as f64;
-        let base_params = baseline.map_or(rows[0].total_params as f64, |b| {
-            b[0].learnable_params as f64
-        });
-        let delta = baseline.map(|b| {
-            let (bm, _) = mean_std(&b.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
-            format!("{:+.2}", 100.0 * (m - bm))
-        });
-        let depths: Vec<String> = rows
-            .iter()
-            .map(|r| r.effective_depth.map_or("-".into(), |d| d.to_string()))
-            .collect();
-        let locks: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                if r.lock_epochs.is_empty() {
-                    "-".into()
-                } else {
-                    r.lock_epochs
-                        .iter()
-                        .map(|(e, _)| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("+")
-                }
-            })
-            .collect();
-        let epoch_time = rows.iter().map(|r| r.mean_epoch_seconds).sum::<f64>() / rows.len() as f64;
-        let variant = match unfinished_note(rows) {
-            Some(note) => format!("{} ({note})", key.1),
-            None => key.1.clone(),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.2} ± {:.2} % | {} | {:.0} | {:.1} % | {} | {} | {} | {} | {} | {:.1} |",
-            key.0,
-            variant,
-            rows.iter().map(|r| r.head.seed.to_string()).collect::<Vec<_>>().join(","),
-            100.0 * m,
-            100.0 * sd,
-            delta.unwrap_or_else(|| "n/a".into()),
-            learn,
-            100.0 * (1.0 - learn / base_params.max(1.0)),
-            depths.join(","),
-            locks.join(","),
-            fmt_list(&column_means(rows, |r| &r.ncc_train), 3),
-            fmt_list(&column_means(rows, |r| &r.ncc_test), 3),
-            fmt_sci(&column_means(rows, |r| &r.nc1)),
-            epoch_time,
-        );
+            .map(|(_, rs)| rs.as_slice());
+        md.push_str(&group_row(key, &groups[key], baseline));
     }
     if runs.iter().any(|(_, s)| s.unfinished_of.is_some()) {
         let _ = writeln!(
@@ -197,4 +235,47 @@ fn unfinished_note(rows: &[&RunSummary]) -> Option<String> {
         format!("{lo}–{hi}")
     };
     Some(format!("unfinished: epoch {span} of {planned}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    fn summary(variant: &str, kind: VariantKind, seed: u64, epochs: usize) -> RunSummary {
+        let head = SummaryHead {
+            experiment: "demo".into(),
+            variant: variant.into(),
+            kind,
+            seed,
+            dataset: "synthetic".into(),
+            device: "cpu".into(),
+        };
+        RunSummary::from_history(head, &sample::history()[..epochs]).unwrap()
+    }
+
+    #[test]
+    fn compare_table_is_pinned() {
+        let mut unfinished = summary("adaptive", VariantKind::Adaptive, 1, 1);
+        unfinished.unfinished_of = Some(5);
+        let runs: Vec<(PathBuf, RunSummary)> = [
+            summary("adaptive", VariantKind::Adaptive, 0, 2),
+            unfinished,
+            summary("baseline", VariantKind::Baseline, 0, 1),
+            summary("baseline", VariantKind::Baseline, 1, 2),
+        ]
+        .into_iter()
+        .map(|s| (PathBuf::new(), s))
+        .collect();
+        let md = compare_table(&runs);
+        let expected = concat!(
+            "| experiment | variant | seeds | test acc (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "\n",
+            "Unfinished runs are shown at their last completed epoch: not final results.\n",
+        );
+        assert_eq!(md, expected);
+    }
 }

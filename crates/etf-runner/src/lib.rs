@@ -32,6 +32,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod diagnose;
+pub mod figures;
 pub mod inspect;
 pub mod io;
 pub mod job;

@@ -1,8 +1,12 @@
 //! What a run directory holds besides checkpoints: `metrics.csv`, `summary.json`, `report.md`.
 
 use crate::config::{ExperimentConfig, VariantConfig, VariantKind};
+use crate::figures::{
+    self, ClassifierFigure, Fmt, LayerFigure, CLASSIFIER, LAYER, PLOT_FILES, W_ROWS,
+};
 use crate::io::write_atomic;
 use anyhow::{Context, Result};
+use collapse_metrics::ClassifierReport;
 use etf_train::{EpochRecord, LayerRecord};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -129,112 +133,16 @@ impl SummaryHead {
     }
 }
 
-const LAYER_FIELDS: [&str; 8] = [
-    "ncc_train",
-    "ncc_test",
-    "nc1",
-    "equinorm",
-    "equiangularity",
-    "max_angle",
-    "etf_error",
-    "cdnv",
-];
-
-fn layer_values(l: &LayerRecord) -> [f64; 8] {
-    let t = &l.train;
-    [
-        t.ncc_accuracy,
-        l.test.ncc_accuracy,
-        t.nc1,
-        t.nc2.equinorm,
-        t.nc2.equiangularity,
-        t.nc2.max_angle,
-        t.nc2.etf_error,
-        t.cdnv,
-    ]
-}
-
-/// `metrics.csv`: one row per epoch, one column per figure and layer.
+/// `metrics.csv`: one row per epoch, one column per figure and layer (the columns of
+/// [`figures::csv_columns`]).
 pub fn metrics_csv(history: &[EpochRecord]) -> String {
-    let mut out = String::new();
     let Some(first) = history.first() else {
-        return out;
+        return String::new();
     };
-    let mut header: Vec<String> = [
-        "epoch",
-        "lr",
-        "train_loss",
-        "train_accuracy",
-        "test_loss",
-        "test_accuracy",
-        "learnable_params",
-        "total_params",
-        "optimizer_state_bytes",
-        "effective_depth",
-        "locked_layers",
-        "newly_locked",
-        "train_seconds",
-        "metrics_seconds",
-        "samples_per_second",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for l in first.layers.iter().chain([&first.classifier]) {
-        header.extend(LAYER_FIELDS.iter().map(|f| format!("{}.{f}", l.name)));
-    }
-    header.extend(
-        [
-            "w_equinorm",
-            "w_equiangularity",
-            "w_max_angle",
-            "w_etf_error",
-            "nc3",
-            "nc4",
-        ]
-        .iter()
-        .map(|f| format!("classifier.{f}")),
-    );
-    out.push_str(&header.join(","));
-    out.push('\n');
+    let line = |cells: Vec<String>| cells.join(",") + "\n";
+    let mut out = line(figures::csv_columns(first).map(|c| c.0).collect());
     for r in history {
-        let mut row = vec![
-            r.epoch.to_string(),
-            format!("{:e}", r.lr),
-            r.train_loss.to_string(),
-            r.train_accuracy.to_string(),
-            r.test_loss.to_string(),
-            r.test_accuracy.to_string(),
-            r.learnable_params.to_string(),
-            r.total_params.to_string(),
-            r.optimizer_state_bytes.to_string(),
-            r.effective_depth.map_or(String::new(), |d| d.to_string()),
-            r.locked_layers.join("+"),
-            r.newly_locked.join("+"),
-            format!("{:.4}", r.train_seconds),
-            format!("{:.4}", r.metrics_seconds),
-            format!("{:.1}", r.samples_per_second),
-        ];
-        for l in r.layers.iter().chain([&r.classifier]) {
-            row.extend(layer_values(l).iter().map(|v| v.to_string()));
-        }
-        match &r.classifier.train.classifier {
-            Some(c) => row.extend(
-                [
-                    c.nc2.equinorm,
-                    c.nc2.equiangularity,
-                    c.nc2.max_angle,
-                    c.nc2.etf_error,
-                    c.nc3,
-                    c.nc4,
-                ]
-                .iter()
-                .map(|v| v.to_string()),
-            ),
-            None => row.extend(std::iter::repeat_n(String::new(), 6)),
-        }
-        out.push_str(&row.join(","));
-        out.push('\n');
+        out.push_str(&line(figures::csv_columns(r).map(|c| c.1).collect()));
     }
     out
 }
@@ -245,54 +153,67 @@ pub fn write_metrics_csv(dir: &Path, history: &[EpochRecord]) -> Result<()> {
 }
 
 /// A Markdown table of per-layer collapse figures (hidden layers, then the classifier's input)
-/// with a locked column, followed by the classifier's NC2 of `W`, NC3 and NC4.
+/// with a locked column, followed by the classifier's NC2 of `W`, NC3 and NC4: the
+/// [`figures::LAYER`] and [`figures::CLASSIFIER`] figures shown in the report.
 pub fn collapse_table(
     layers: &[LayerRecord],
     classifier: &LayerRecord,
     locked: &[String],
 ) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let shown: Vec<(&LayerFigure, Fmt)> = LAYER
+        .iter()
+        .filter_map(|f| f.report.map(|fmt| (f, fmt)))
+        .collect();
+    let labels: Vec<&str> = shown.iter().map(|(f, _)| f.label).collect();
+    let mut md = format!("| layer | locked | {} |\n", labels.join(" | "));
+    let _ = writeln!(md, "|---|---|{}", "---|".repeat(shown.len()));
     for l in layers.iter().chain([classifier]) {
-        let v = layer_values(l);
-        let lock = if locked
-            .iter()
-            .any(|n| etf_train::lock_belongs_to(n, &l.name))
-        {
+        let lock = if row_is_locked(locked, &l.name) {
             "yes"
         } else {
             "no"
         };
-        let _ = writeln!(
-            md,
-            "| {} | {lock} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4e} |",
-            l.name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-        );
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|(f, fmt)| (f.value)(l).format(*fmt))
+            .collect();
+        let _ = writeln!(md, "| {} | {lock} | {} |", l.name, cells.join(" | "));
     }
     if let Some(c) = &classifier.train.classifier {
-        let _ = writeln!(
-            md,
-            "\nClassifier W: equinorm {:.4}, equiangularity {:.4}, max-angle {:.4}, ETF error {:.4}; NC3 {:.4}; NC4 {:.4}.",
-            c.nc2.equinorm, c.nc2.equiangularity, c.nc2.max_angle, c.nc2.etf_error, c.nc3, c.nc4
-        );
+        let _ = writeln!(md, "\n{}", classifier_sentence(c));
     }
     md
 }
 
-/// `report.md`: the run in a page a person reads.
-pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
+/// Whether the collapse table marks `layer`'s row as locked: a lock named by the layer or by a
+/// part of it ([`etf_train::lock_belongs_to`]: `block2.ffn` locks the row `block2`).
+fn row_is_locked(locked: &[String], layer: &str) -> bool {
+    locked
+        .iter()
+        .any(|name| etf_train::lock_belongs_to(name, layer))
+}
+
+/// `Classifier W: equinorm …, …; NC3 …; NC4 ….`: the [`figures::CLASSIFIER`] figures shown in
+/// the report, those of `W`'s rows together.
+fn classifier_sentence(c: &ClassifierReport) -> String {
+    let part = |f: &&ClassifierFigure| {
+        f.report
+            .map(|fmt| format!("{} {}", f.label, (f.value)(c).format(fmt)))
+    };
+    let (w, other): (Vec<&ClassifierFigure>, Vec<_>) =
+        CLASSIFIER.iter().partition(|f| f.name.starts_with(W_ROWS));
+    let w: Vec<String> = w.iter().filter_map(part).collect();
+    let mut groups = Vec::new();
+    if !w.is_empty() {
+        groups.push(format!("W: {}", w.join(", ")));
+    }
+    groups.extend(other.iter().filter_map(part));
+    format!("Classifier {}.", groups.join("; "))
+}
+
+/// The `| figure | value |` table of `report.md`: the run's end state.
+fn end_state_table(s: &RunSummary) -> String {
     let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# {} / {} (seed {})\n",
-        s.head.experiment, s.head.variant, s.head.seed
-    );
-    let _ = writeln!(
-        md,
-        "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
-        s.head.dataset, s.head.device, s.epochs, s.total_seconds
-    );
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let _ = writeln!(md, "| test accuracy (final) | {:.4} |", s.test_accuracy);
     let _ = writeln!(md, "| test accuracy (best) | {:.4} |", s.best_test_accuracy);
@@ -329,6 +250,23 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
         "| training throughput | {:.0} samples/s |\n",
         s.mean_samples_per_second
     );
+    md
+}
+
+/// `report.md`: the run in a page a person reads.
+pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# {} / {} (seed {})\n",
+        s.head.experiment, s.head.variant, s.head.seed
+    );
+    let _ = writeln!(
+        md,
+        "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
+        s.head.dataset, s.head.device, s.epochs, s.total_seconds
+    );
+    md.push_str(&end_state_table(s));
     if let Some(last) = history.last() {
         let _ = writeln!(md, "## Collapse per layer (final epoch)\n");
         md.push_str(&collapse_table(
@@ -337,6 +275,174 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
             &last.locked_layers,
         ));
     }
-    let _ = writeln!(md, "\nPlots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.");
+    let plots: Vec<String> = PLOT_FILES.iter().map(|(f, _)| format!("`{f}`")).collect();
+    let _ = writeln!(
+        md,
+        "\nPlots: {}; per-epoch figures in `metrics.csv`.",
+        plots.join(", ")
+    );
     md
+}
+
+/// A small synthetic history shared by the output, plot and figure tests.
+#[cfg(test)]
+pub(crate) mod sample {
+    use collapse_metrics::{ClassifierReport, CollapseReport, GlobalMean, Nc2};
+    use etf_train::{EpochRecord, LayerRecord};
+
+    fn report(x: f64, classifier: bool) -> CollapseReport {
+        CollapseReport {
+            global_mean: GlobalMean::Weighted,
+            num_classes: 3,
+            dim: 4,
+            rank: 2,
+            num_samples: 30,
+            nc1: 1.25 * x,
+            nc2: Nc2 {
+                equinorm: 0.1 * x,
+                equiangularity: 0.2 / x,
+                max_angle: 0.3 + x,
+                etf_error: 1.0 / 3.0 * x,
+            },
+            cdnv: 0.00123 * x,
+            ncc_accuracy: 0.5 + 0.1 * x,
+            within_trace: 2.0,
+            between_trace: 3.0,
+            class_variances: vec![1.0, 2.0, 3.0],
+            class_counts: vec![10, 10, 10],
+            classifier: classifier.then_some(ClassifierReport {
+                nc2: Nc2 {
+                    equinorm: 0.01 * x,
+                    equiangularity: f64::NAN,
+                    max_angle: 0.7,
+                    etf_error: 0.123456789,
+                },
+                nc3: 0.55 * x,
+                nc4: 0.125,
+                accuracy: 0.9,
+            }),
+        }
+    }
+
+    fn layer(name: &str, x: f64, classifier: bool) -> LayerRecord {
+        LayerRecord {
+            name: name.into(),
+            train: report(x, classifier),
+            test: report(x / 2.0, classifier),
+        }
+    }
+
+    /// Two epochs, two hidden layers: the first locks `hidden1` and has classifier figures,
+    /// the second locks `hidden2` too and has neither classifier figures nor an effective depth.
+    pub(crate) fn history() -> Vec<EpochRecord> {
+        let epoch = |e: usize, x: f64, with_clf: bool| EpochRecord {
+            epoch: e,
+            lr: 0.05 / e as f64,
+            train_loss: 1.5 / x,
+            train_accuracy: 0.4 * x,
+            test_loss: 1.75 / x,
+            test_accuracy: 0.375 * x,
+            learnable_params: 1234 - 100 * e as i64,
+            total_params: 1234,
+            optimizer_state_bytes: 4936,
+            locked_layers: vec![],
+            newly_locked: vec![],
+            effective_depth: Some(2),
+            layers: vec![layer("hidden1", x, false), layer("hidden2", x + 1.0, false)],
+            classifier: layer("classifier", x + 2.0, with_clf),
+            train_seconds: 1.23456,
+            metrics_seconds: 0.1,
+            samples_per_second: 4321.06,
+        };
+        let mut first = epoch(1, 1.0, true);
+        first.locked_layers = vec!["hidden1".into()];
+        first.newly_locked = vec!["hidden1".into()];
+        let mut second = epoch(2, 2.0, false);
+        second.locked_layers = vec!["hidden1".into(), "hidden2".into()];
+        second.newly_locked = vec!["hidden2".into()];
+        second.effective_depth = None;
+        vec![first, second]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_csv_is_pinned() {
+        let csv = metrics_csv(&sample::history());
+        let expected = concat!(
+            "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,learnable_params,total_params,optimizer_state_bytes,effective_depth,locked_layers,newly_locked,train_seconds,metrics_seconds,samples_per_second,hidden1.ncc_train,hidden1.ncc_test,hidden1.nc1,hidden1.equinorm,hidden1.equiangularity,hidden1.max_angle,hidden1.etf_error,hidden1.cdnv,hidden2.ncc_train,hidden2.ncc_test,hidden2.nc1,hidden2.equinorm,hidden2.equiangularity,hidden2.max_angle,hidden2.etf_error,hidden2.cdnv,classifier.ncc_train,classifier.ncc_test,classifier.nc1,classifier.equinorm,classifier.equiangularity,classifier.max_angle,classifier.etf_error,classifier.cdnv,classifier.w_equinorm,classifier.w_equiangularity,classifier.w_max_angle,classifier.w_etf_error,classifier.nc3,classifier.nc4\n",
+            "1,5e-2,1.5,0.4,1.75,0.375,1134,1234,4936,2,hidden1,hidden1,1.2346,0.1000,4321.1,0.6,0.55,1.25,0.1,0.2,1.3,0.3333333333333333,0.00123,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.03,NaN,0.7,0.123456789,1.6500000000000001,0.125\n",
+            "2,2.5e-2,0.75,0.8,0.875,0.75,1034,1234,4936,,hidden1+hidden2,hidden2,1.2346,0.1000,4321.1,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.9,0.7,5,0.4,0.05,4.3,1.3333333333333333,0.00492,,,,,,\n",
+        );
+        assert_eq!(csv, expected);
+    }
+
+    #[test]
+    fn collapse_table_is_pinned() {
+        let h = sample::history();
+        let with_clf = collapse_table(&h[0].layers, &h[0].classifier, &h[0].locked_layers);
+        let without = collapse_table(&h[1].layers, &h[1].classifier, &h[1].locked_layers);
+        let expected_with = concat!(
+            "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |\n",
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            "| hidden1 | yes | 0.6000 | 0.5500 | 1.2500e0 | 0.1000 | 0.2000 | 1.3000 | 0.3333 | 1.2300e-3 |\n",
+            "| hidden2 | no | 0.7000 | 0.6000 | 2.5000e0 | 0.2000 | 0.1000 | 2.3000 | 0.6667 | 2.4600e-3 |\n",
+            "| classifier | no | 0.8000 | 0.6500 | 3.7500e0 | 0.3000 | 0.0667 | 3.3000 | 1.0000 | 3.6900e-3 |\n",
+            "\n",
+            "Classifier W: equinorm 0.0300, equiangularity NaN, max-angle 0.7000, ETF error 0.1235; NC3 1.6500; NC4 0.1250.\n",
+        );
+        let expected_without = concat!(
+            "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |\n",
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            "| hidden1 | yes | 0.7000 | 0.6000 | 2.5000e0 | 0.2000 | 0.1000 | 2.3000 | 0.6667 | 2.4600e-3 |\n",
+            "| hidden2 | yes | 0.8000 | 0.6500 | 3.7500e0 | 0.3000 | 0.0667 | 3.3000 | 1.0000 | 3.6900e-3 |\n",
+            "| classifier | no | 0.9000 | 0.7000 | 5.0000e0 | 0.4000 | 0.0500 | 4.3000 | 1.3333 | 4.9200e-3 |\n",
+        );
+        assert_eq!(with_clf, expected_with);
+        assert_eq!(without, expected_without);
+    }
+
+    #[test]
+    fn report_markdown_is_pinned() {
+        let head = SummaryHead {
+            experiment: "demo".into(),
+            variant: "adaptive".into(),
+            kind: VariantKind::Adaptive,
+            seed: 7,
+            dataset: "synthetic".into(),
+            device: "cpu".into(),
+        };
+        let h = sample::history();
+        let md = report_markdown(&RunSummary::from_history(head, &h).unwrap(), &h);
+        let expected = concat!(
+            "# demo / adaptive (seed 7)\n",
+            "\n",
+            "Data set `synthetic`, device `cpu`, 2 epochs, 2.7 s in all.\n",
+            "\n",
+            "| figure | value |\n",
+            "|---|---|\n",
+            "| test accuracy (final) | 0.7500 |\n",
+            "| test accuracy (best) | 0.7500 |\n",
+            "| train accuracy | 0.8000 |\n",
+            "| learnable / total parameters | 1034 / 1234 (83.8 % learnable) |\n",
+            "| effective depth (τ) | none |\n",
+            "| locks | epoch 1: hidden1; epoch 2: hidden2 |\n",
+            "| mean epoch time | 1.33 s |\n",
+            "| training throughput | 4321 samples/s |\n",
+            "\n",
+            "## Collapse per layer (final epoch)\n",
+            "\n",
+            "| layer | locked | NCC train | NCC test | NC1 | equinorm | equiangularity | max-angle | ETF error | CDNV |\n",
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            "| hidden1 | yes | 0.7000 | 0.6000 | 2.5000e0 | 0.2000 | 0.1000 | 2.3000 | 0.6667 | 2.4600e-3 |\n",
+            "| hidden2 | yes | 0.8000 | 0.6500 | 3.7500e0 | 0.3000 | 0.0667 | 3.3000 | 1.0000 | 3.6900e-3 |\n",
+            "| classifier | no | 0.9000 | 0.7000 | 5.0000e0 | 0.4000 | 0.0500 | 4.3000 | 1.3333 | 4.9200e-3 |\n",
+            "\n",
+            "Plots: `accuracy.png`, `ncc.png`, `nc1.png`, `effective_depth.png`; per-epoch figures in `metrics.csv`.\n",
+        );
+        assert_eq!(md, expected);
+    }
 }

@@ -1,7 +1,11 @@
-//! PNG plots of a run, drawn with `plotters`.
+//! PNG plots of a run, drawn with `plotters`: the figures of [`crate::figures`] that have a
+//! [`Line`], in the panels of [`PLOT_FILES`].
 
+use crate::figures::{Absent, Line, Panel, Value, EPOCH, LAYER, PLOT_FILES};
 use anyhow::{anyhow, Result};
 use etf_train::EpochRecord;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -51,15 +55,8 @@ fn color(i: usize) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
 }
 
-/// Draws line series on `area` with the lock epochs as vertical red lines.
-fn line_chart(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    caption: &str,
-    y_desc: &str,
-    history: &[EpochRecord],
-    series: &[Series],
-    log_y: bool,
-) -> Result<()> {
+/// The y range of a chart: the finite values padded, a decade at least on a log axis.
+fn y_range(series: &[Series], log_y: bool) -> (f64, f64) {
     let ys = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
@@ -73,214 +70,220 @@ fn line_chart(
     if log_y {
         lo = lo.max(1e-12);
         hi = hi.max(lo * 10.0);
-        lo /= 1.5;
-        hi *= 1.5;
+        (lo / 1.5, hi * 1.5)
     } else {
         let pad = ((hi - lo) * 0.05).max(1e-3);
-        lo -= pad;
-        hi += pad;
+        (lo - pad, hi + pad)
     }
-    let locks = lock_epochs(history);
+}
+
+/// What one chart draws, whichever its y axis.
+struct Lines<'s> {
+    y_desc: &'s str,
+    series: &'s [Series],
+    /// Epochs that locked layers, drawn as vertical red lines from `lo` to `hi`.
+    locks: Vec<f64>,
+    lo: f64,
+    hi: f64,
+}
+
+type Chart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
+
+impl Lines<'_> {
+    // Generic over the y coordinate: a linear and a log axis are different types.
+    fn draw<'a, 'b: 'a, Y>(&self, mut chart: Chart<'a, 'b, Y>) -> Result<()>
+    where
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(self.y_desc)
+            .y_label_formatter(&axis_label)
+            .draw()
+            .map_err(err)?;
+        for s in self.series {
+            draw_series(&mut chart, s)?;
+        }
+        self.draw_locks(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)
+    }
+
+    fn draw_locks<Y>(&self, chart: &mut Chart<'_, '_, Y>) -> Result<()>
+    where
+        Y: Ranged<ValueType = f64>,
+    {
+        for &e in &self.locks {
+            let line = PathElement::new(vec![(e, self.lo), (e, self.hi)], RED.stroke_width(1));
+            chart.draw_series(std::iter::once(line)).map_err(err)?;
+        }
+        if !self.locks.is_empty() {
+            // An empty series, for the legend entry only.
+            chart
+                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+                .map_err(err)?
+                .label("lock")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(1)));
+        }
+        Ok(())
+    }
+}
+
+/// Draws `s`'s finite points as a line with its legend entry.
+fn draw_series<Y>(chart: &mut Chart<'_, '_, Y>, s: &Series) -> Result<()>
+where
+    Y: Ranged<ValueType = f64>,
+{
+    let pts: Vec<(f64, f64)> = s
+        .points
+        .iter()
+        .copied()
+        .filter(|p| p.1.is_finite())
+        .collect();
+    let style = ShapeStyle::from(&s.color).stroke_width(2);
+    let anno = if s.dashed {
+        chart
+            .draw_series(DashedLineSeries::new(pts, 6, 4, style))
+            .map_err(err)?
+    } else {
+        chart
+            .draw_series(LineSeries::new(pts, style))
+            .map_err(err)?
+    };
+    let c = s.color;
+    anno.label(s.label.clone())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    Ok(())
+}
+
+/// Draws `panel`'s series on `area` with the lock epochs as vertical red lines.
+fn line_chart(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    title: &str,
+    panel: Panel,
+    history: &[EpochRecord],
+) -> Result<()> {
+    let spec = panel.spec();
+    let caption = if spec.titled {
+        format!("{title}: {}", spec.caption)
+    } else {
+        spec.caption.to_string()
+    };
+    let series = panel_series(panel, history);
+    let (lo, hi) = y_range(&series, spec.log_y);
+    let lines = Lines {
+        y_desc: spec.y_desc,
+        series: &series,
+        locks: lock_epochs(history),
+        lo,
+        hi,
+    };
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(caption, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(80);
-    macro_rules! draw {
-        ($chart:expr, $map:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .y_desc(y_desc)
-                .y_label_formatter(&axis_label)
-                .draw()
-                .map_err(err)?;
-            for s in series {
-                let pts: Vec<(f64, f64)> = s
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|p| p.1.is_finite())
-                    .map($map)
-                    .collect();
-                let style = ShapeStyle::from(&s.color).stroke_width(2);
-                let anno = if s.dashed {
-                    chart
-                        .draw_series(DashedLineSeries::new(pts, 6, 4, style))
-                        .map_err(err)?
-                } else {
-                    chart
-                        .draw_series(LineSeries::new(pts, style))
-                        .map_err(err)?
-                };
-                let c = s.color;
-                anno.label(s.label.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-            }
-            for &e in &locks {
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(e, lo), (e, hi)],
-                        RED.stroke_width(1),
-                    )))
-                    .map_err(err)?;
-            }
-            if !locks.is_empty() {
-                chart
-                    .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-                    .map_err(err)?
-                    .label("lock")
-                    .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(1))
-                    });
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
-        }};
-    }
-    if log_y {
-        draw!(
+    let x = epoch_range(history);
+    if spec.log_y {
+        lines.draw(
             builder
-                .build_cartesian_2d(epoch_range(history), (lo..hi).log_scale())
+                .build_cartesian_2d(x, (lo..hi).log_scale())
                 .map_err(err)?,
-            |p| p
-        );
+        )
     } else {
-        draw!(
-            builder
-                .build_cartesian_2d(epoch_range(history), lo..hi)
-                .map_err(err)?,
-            |p| p
-        );
+        lines.draw(builder.build_cartesian_2d(x, lo..hi).map_err(err)?)
     }
-    Ok(())
 }
 
-fn per_epoch(history: &[EpochRecord], f: impl Fn(&EpochRecord) -> f64) -> Vec<(f64, f64)> {
-    history.iter().map(|r| (r.epoch as f64, f(r))).collect()
+/// Where `v` is drawn: absent values per the line's rule (`NaN` is left out).
+fn plotted(v: Value<'_>, line: Line, hidden: usize) -> f64 {
+    match (v.number(), line.absent) {
+        (Some(x), _) => x,
+        (None, Absent::AboveLayers) => hidden as f64 + 1.0,
+        (None, Absent::Gap) => f64::NAN,
+    }
 }
 
-/// Writes `accuracy.png`, `ncc.png`, `nc1.png` and `effective_depth.png` into `dir`.
+fn legend(line: Line, hidden: usize) -> String {
+    match line.absent {
+        Absent::Gap => line.legend.to_string(),
+        Absent::AboveLayers => format!("{} ({} = none)", line.legend, hidden + 1),
+    }
+}
+
+/// The lines of `panel`: its [`EPOCH`] figures' (coloured by their place among the plotted
+/// ones), then one per hidden layer for each of its [`LAYER`] figures.
+fn panel_series(panel: Panel, history: &[EpochRecord]) -> Vec<Series> {
+    let hidden = history[0].layers.len();
+    let points = |get: &dyn Fn(&EpochRecord) -> Value<'_>, line: Line| -> Vec<(f64, f64)> {
+        let at = |r: &EpochRecord| (r.epoch as f64, plotted(get(r), line, hidden));
+        history.iter().map(at).collect()
+    };
+    let plotted_epoch = EPOCH.iter().filter_map(|f| f.plot.map(|l| (f, l)));
+    let epoch = plotted_epoch
+        .enumerate()
+        .filter(|(_, (_, line))| line.panel == panel)
+        .map(|(i, (f, line))| Series {
+            label: legend(line, hidden),
+            points: points(&|r| (f.value)(r), line),
+            color: color(i),
+            dashed: line.dashed,
+        });
+    let layer_lines = LAYER.iter().filter_map(|f| f.plot.map(|l| (f, l)));
+    let layers = layer_lines
+        .filter(|(_, line)| line.panel == panel)
+        .flat_map(|(f, line)| (0..hidden).map(move |l| (f, line, l)))
+        .map(|(f, line, l)| Series {
+            label: format!("{}{}", history[0].layers[l].name, line.legend),
+            points: points(&|r| (f.value)(&r.layers[l]), line),
+            color: color(l),
+            dashed: line.dashed,
+        });
+    epoch.chain(layers).collect()
+}
+
+/// Writes one of the [`PLOT_FILES`]: its panels stacked, each 200 pixels taller than its
+/// share of the first one's height so the stacked charts stay readable.
+fn write_file(path: &Path, title: &str, history: &[EpochRecord], panels: &[Panel]) -> Result<()> {
+    let height = SIZE.1 + 200 * (panels.len() as u32 - 1);
+    let root = BitMapBackend::new(path, (SIZE.0, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+        line_chart(area, title, *panel, history)?;
+    }
+    root.present().map_err(err)
+}
+
+/// Writes the [`PLOT_FILES`] into `dir`: `accuracy.png` (with the learnable parameters),
+/// `ncc.png`, `nc1.png` and `effective_depth.png`.
 pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<()> {
     if history.is_empty() {
         return Ok(());
     }
-    let layers = history[0].layers.len();
-
-    let path = dir.join("accuracy.png");
-    let root = BitMapBackend::new(&path, (SIZE.0, SIZE.1 + 200)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let (top, bottom) = root.split_vertically(SIZE.1 / 2 + 100);
-    let acc = [
-        Series {
-            label: "train".into(),
-            points: per_epoch(history, |r| r.train_accuracy),
-            color: color(0),
-            dashed: false,
-        },
-        Series {
-            label: "test".into(),
-            points: per_epoch(history, |r| r.test_accuracy),
-            color: color(1),
-            dashed: false,
-        },
-    ];
-    line_chart(
-        &top,
-        &format!("{title}: accuracy (red: lock epochs)"),
-        "accuracy",
-        history,
-        &acc,
-        false,
-    )?;
-    let params = [Series {
-        label: "learnable parameters".into(),
-        points: per_epoch(history, |r| r.learnable_params as f64),
-        color: color(2),
-        dashed: false,
-    }];
-    line_chart(
-        &bottom,
-        "learnable parameters",
-        "parameters",
-        history,
-        &params,
-        false,
-    )?;
-    root.present().map_err(err)?;
-
-    let layer_series =
-        |f: &dyn Fn(&etf_train::LayerRecord) -> f64, dashed: bool, suffix: &str| -> Vec<Series> {
-            (0..layers)
-                .map(|l| Series {
-                    label: format!("{}{suffix}", history[0].layers[l].name),
-                    points: history
-                        .iter()
-                        .map(|r| (r.epoch as f64, f(&r.layers[l])))
-                        .collect(),
-                    color: color(l),
-                    dashed,
-                })
-                .collect()
-        };
-
-    let path = dir.join("ncc.png");
-    let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut ncc = layer_series(&|l| l.train.ncc_accuracy, false, " train");
-    ncc.extend(layer_series(&|l| l.test.ncc_accuracy, true, " test"));
-    line_chart(
-        &root,
-        &format!("{title}: NCC accuracy per layer (dashed: test)"),
-        "NCC accuracy",
-        history,
-        &ncc,
-        false,
-    )?;
-    root.present().map_err(err)?;
-
-    let path = dir.join("nc1.png");
-    let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let nc1 = layer_series(&|l| l.train.nc1, false, "");
-    line_chart(
-        &root,
-        &format!("{title}: NC1 per layer (probe set, log scale)"),
-        "NC1",
-        history,
-        &nc1,
-        true,
-    )?;
-    root.present().map_err(err)?;
-
-    let path = dir.join("effective_depth.png");
-    let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    // "No layer reaches τ" is drawn as depth L + 1, above every real layer.
-    let depth = [Series {
-        label: format!("effective depth ({} = none)", layers + 1),
-        points: per_epoch(history, |r| {
-            r.effective_depth.map_or(layers as f64 + 1.0, |d| d as f64)
-        }),
-        color: color(3),
-        dashed: false,
-    }];
-    line_chart(
-        &root,
-        &format!("{title}: effective depth"),
-        "layer",
-        history,
-        &depth,
-        false,
-    )?;
-    root.present().map_err(err)?;
+    for (file, panels) in PLOT_FILES {
+        write_file(&dir.join(file), title, history, panels)?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_the_four_plots() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::env::var_os("ETF_TEST_PLOTS").map_or(dir.path().to_path_buf(), Into::into);
+        write_plots(&out, "demo", &crate::output::sample::history()).unwrap();
+        for f in ["accuracy.png", "ncc.png", "nc1.png", "effective_depth.png"] {
+            assert!(out.join(f).metadata().unwrap().len() > 1000, "{f}");
+        }
+    }
 }
