@@ -1,6 +1,9 @@
-//! The experiment runner behind the `etf` binary: experiment files, run directories
-//! (checkpoints, `metrics.csv`, `summary.json`, `report.md`, plots), resume, sweeps, comparison
-//! tables and diagnosis of saved models.
+//! The experiment runner behind the `etf` binary: experiment files ([`config`]), each
+//! (variant, seed) resolved once into a [`job::Job`], run directories ([`run`]: checkpoints,
+//! `metrics.csv`, `summary.json`, `report.md`, plots), resume, sweeps, comparison tables
+//! ([`compare`]) and diagnosis of saved models ([`diagnose`]). The per-epoch figures these
+//! outputs show are declared once, in [`figures`]. Training itself is `etf-train`'s; how the
+//! crates fit together is in `docs/architecture.md`.
 //!
 //! The binary is thin; everything here is a library so the per-experiment binaries
 //! (`cargo run --release --bin fashion-mlp`) run the very same code path.
