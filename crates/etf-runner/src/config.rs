@@ -34,6 +34,28 @@ pub struct ExperimentConfig {
     /// The variants compared, each trained on the same data, seeds and schedule.
     #[serde(rename = "variant")]
     pub variants: Vec<VariantConfig>,
+    /// Optional outputs of each run.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// Optional outputs of each run (`[output]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Write a TensorBoard event file in each run directory, after every epoch.
+    #[serde(default = "default_true")]
+    pub tensorboard: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { tensorboard: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_seeds() -> Vec<u64> {

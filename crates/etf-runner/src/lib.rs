@@ -1,9 +1,10 @@
 //! The experiment runner behind the `etf` binary: experiment files ([`config`]), each
 //! (variant, seed) resolved once into a [`job::Job`], run directories ([`run`]: checkpoints,
-//! `metrics.csv`, `summary.json`, `report.md`, plots), resume, sweeps, comparison tables
-//! ([`compare`]) and diagnosis of saved models ([`diagnose`]). The per-epoch figures these
-//! outputs show are declared once, in [`figures`]. Training itself is `etf-train`'s; how the
-//! crates fit together is in `docs/architecture.md`.
+//! `metrics.csv`, `summary.json`, `report.md`, plots, the TensorBoard event file of
+//! [`tensorboard`]), resume, sweeps, comparison tables ([`compare`]) and diagnosis of saved
+//! models ([`diagnose`]). The per-epoch figures these outputs show are declared once, in
+//! [`figures`]. Training itself is `etf-train`'s; how the crates fit together is in
+//! `docs/architecture.md`.
 //!
 //! The binary is thin; everything here is a library so the per-experiment binaries
 //! (`cargo run --release --bin fashion-mlp`) run the very same code path.
@@ -43,3 +44,4 @@ pub mod model;
 pub mod output;
 pub mod plots;
 pub mod run;
+pub mod tensorboard;

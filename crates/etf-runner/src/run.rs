@@ -6,6 +6,7 @@ use crate::job::Job;
 use crate::model::AnyModel;
 use crate::output::{report_markdown, write_metrics_csv, RunSummary, SummaryHead};
 use crate::plots::write_plots;
+use crate::tensorboard::TensorBoard;
 use anyhow::{bail, Context, Result};
 use etf_data::{Dataset, Split};
 use etf_train::{Checkpoint, EpochRecord, Progress, RunData, Trainer};
@@ -212,7 +213,8 @@ pub fn run_job(
 }
 
 /// Trains the remaining epochs (at most `opts.stop_after` of them), writing the checkpoint,
-/// `metrics.csv` and the log after each. Returns whether the run is finished.
+/// `metrics.csv`, the TensorBoard event file and the log after each. Returns whether the run
+/// is finished.
 fn train_epochs(
     job: &Job,
     trainer: &mut Trainer<AnyModel>,
@@ -229,6 +231,8 @@ fn train_epochs(
         .div_ceil(job.config.train.batch_size);
     let show = opts.progress && std::io::stderr().is_terminal();
     let run = data.run_data();
+    let mut tensorboard =
+        TensorBoard::open(dir, job.config.output.tensorboard, trainer.epochs_done())?;
     let mut ran = 0;
     while !trainer.finished() {
         if opts.stop_after.is_some_and(|n| ran >= n) {
@@ -255,6 +259,7 @@ fn train_epochs(
         log_line(dir, &line)?;
         trainer.checkpoint().write(&ckpt)?;
         write_metrics_csv(dir, trainer.history())?;
+        tensorboard.log(trainer.history())?;
         ran += 1;
     }
     Ok(true)
