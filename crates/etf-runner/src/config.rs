@@ -197,7 +197,8 @@ pub enum VariantKind {
 pub struct VariantConfig {
     /// Name in tables and directories (letters, digits, `-`, `_`).
     pub name: String,
-    /// `baseline`, `etf-classifier`, `fixed-last-k` or `adaptive`.
+    /// `baseline`, `etf-classifier`, `fixed-last-k`, `adaptive` or `etf-ffn` (docs/config.md
+    /// says which keys apply to which kind).
     pub kind: VariantKind,
     /// ETF orientation: `canonical`, `random` (fixed layers) or `nearest` (locks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
