@@ -1,6 +1,8 @@
 //! Command-line interface of `etf` and of the per-experiment binaries.
 
-use crate::compare::{compare_table, find_summaries};
+use crate::compare::{
+    compare_table, compare_table_with, find_summaries, AccuracyEpoch, TableOptions,
+};
 use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
@@ -37,6 +39,28 @@ enum Command {
         /// or stopped), at their last completed epoch, marked as such.
         #[arg(long)]
         partial: bool,
+        /// Which epoch's test accuracy the accuracy and Δ columns show: `final` (each run's
+        /// last epoch) or `best` (each run's best epoch, which the test set picks).
+        #[arg(long, value_enum, default_value = "final")]
+        accuracy: AccuracyEpoch,
+        /// Show only these columns, in this order, by key (comma-separated): experiment,
+        /// variant, seeds, acc, delta, params, reduction, depth, locks, ncc_train, ncc_test,
+        /// nc1, time.
+        #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
+        columns: Vec<String>,
+        /// Sort the rows by a column key, `KEY`, `KEY:asc` or `KEY:desc`; numbers sort
+        /// descending (best accuracy first) and text ascending unless told.
+        #[arg(long, value_name = "KEY[:asc|:desc]")]
+        sort: Option<String>,
+    },
+    /// Print an experiment file's resolved configuration as TOML, every default filled in
+    /// (after any `--set`): what `run` would train. The keys are in docs/config.md.
+    Config {
+        /// The experiment file (TOML).
+        config: PathBuf,
+        /// Override a config value, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Collapse report of a saved model; optionally dump each layer's features as `.npy`.
     Diagnose {
@@ -248,6 +272,37 @@ pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
     }
 }
 
+/// `etf compare`: the table of the runs under `runs`, laid out as `opts` asks.
+fn compare(runs: &[PathBuf], partial: bool, opts: &TableOptions) -> Result<()> {
+    let found = find_summaries(runs, partial)?;
+    if found.is_empty() {
+        if partial {
+            bail!("no runs (summary.json or checkpoint) under {:?}", runs);
+        }
+        bail!(
+            "no finished runs (summary.json) under {:?}; --partial also compares \
+             unfinished ones at their last completed epoch",
+            runs
+        );
+    }
+    println!("{}", compare_table_with(&found, opts)?);
+    Ok(())
+}
+
+/// The experiment file at `path`, with `overrides` applied and every default filled in, as
+/// TOML: serialising the loaded configuration writes each key, defaults included, and
+/// [`ExperimentConfig::fill_defaults`] writes out the optional tables' defaults too.
+pub fn resolved_config(path: &Path, overrides: &[String]) -> Result<String> {
+    let mut cfg = ExperimentConfig::load(path, overrides)?;
+    cfg.fill_defaults();
+    toml::to_string(&cfg).with_context(|| {
+        format!(
+            "cannot write the configuration of {} as TOML",
+            path.display()
+        )
+    })
+}
+
 /// Entry point of `etf`.
 pub fn main_with(cli: Cli) -> Result<()> {
     init_logging(&cli.log);
@@ -258,19 +313,23 @@ pub fn main_with(cli: Cli) -> Result<()> {
             let seeds = a.seeds.as_deref().map(parse_seeds).transpose()?;
             run_experiment(&a.config, seeds, shard, &a.common)
         }
-        Command::Compare { runs, partial } => {
-            let found = find_summaries(&runs, partial)?;
-            if found.is_empty() {
-                if partial {
-                    bail!("no runs (summary.json or checkpoint) under {:?}", runs);
-                }
-                bail!(
-                    "no finished runs (summary.json) under {:?}; --partial also compares \
-                     unfinished ones at their last completed epoch",
-                    runs
-                );
-            }
-            println!("{}", compare_table(&found));
+        Command::Compare {
+            runs,
+            partial,
+            accuracy,
+            columns,
+            sort,
+        } => compare(
+            &runs,
+            partial,
+            &TableOptions {
+                accuracy,
+                columns,
+                sort,
+            },
+        ),
+        Command::Config { config, set } => {
+            print!("{}", resolved_config(&config, &set)?);
             Ok(())
         }
         Command::Diagnose {
@@ -343,5 +402,21 @@ mod tests {
         assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
         assert!(parse_shard("4/4").is_err());
         assert!(parse_shard("1").is_err());
+    }
+
+    #[test]
+    fn compare_help_lists_every_column_key() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("compare")
+            .map(|c| c.render_long_help().to_string())
+            .unwrap_or_default();
+        for key in crate::compare::column_keys() {
+            assert!(
+                help.contains(key),
+                "`etf compare --help` lacks column {key}:\n{help}"
+            );
+        }
     }
 }

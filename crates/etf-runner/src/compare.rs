@@ -126,12 +126,165 @@ fn compared_figures() -> impl Iterator<Item = (&'static LayerFigure, Compare)> {
     LAYER.iter().filter_map(|f| f.compare.map(|c| (f, c)))
 }
 
-fn table_head() -> String {
+/// Which epoch's test accuracy the table shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccuracyEpoch {
+    /// Each run's last epoch (the result a run ends with).
+    #[default]
+    Final,
+    /// Each run's best epoch: optimistic, since the test set picks the epoch.
+    Best,
+}
+
+/// How `etf compare` lays the table out: which accuracy, which columns, which order.
+#[derive(Clone, Debug, Default)]
+pub struct TableOptions {
+    /// Final or best test accuracy (the accuracy and Δ columns).
+    pub accuracy: AccuracyEpoch,
+    /// Column keys to show, in this order ([`column_keys`]); empty: every column.
+    pub columns: Vec<String>,
+    /// `KEY`, `KEY:asc` or `KEY:desc`: the rows sorted by that column. Numbers sort
+    /// descending and text ascending unless told; ties keep the default order.
+    pub sort: Option<String>,
+}
+
+/// The short, stable keys of the table's columns, in the default order: what `--columns`
+/// and `--sort` take.
+///
+/// ```
+/// let keys = etf_runner::compare::column_keys();
+/// assert_eq!(keys[..4], ["experiment", "variant", "seeds", "acc"]);
+/// assert!(keys.contains(&"reduction") && keys.contains(&"ncc_test"));
+/// ```
+pub fn column_keys() -> Vec<&'static str> {
+    let mut keys = vec![
+        "experiment",
+        "variant",
+        "seeds",
+        "acc",
+        "delta",
+        "params",
+        "reduction",
+        "depth",
+        "locks",
+    ];
+    keys.extend(compared_figures().map(|(f, _)| f.name));
+    keys.push("time");
+    keys
+}
+
+/// The index of column `key`, or an error listing the known keys.
+fn column_index(key: &str, flag: &str) -> Result<usize> {
+    let keys = column_keys();
+    keys.iter().position(|k| *k == key).with_context(|| {
+        format!(
+            "{flag}: unknown column {key:?} (the columns are: {})",
+            keys.join(", ")
+        )
+    })
+}
+
+/// A table layout resolved to column indices: rendering it cannot fail.
+struct Layout {
+    accuracy: AccuracyEpoch,
+    columns: Vec<usize>,
+    /// The sort column and the order asked for (`None`: numbers descending, text ascending).
+    sort: Option<(usize, Option<Order>)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Order {
+    Asc,
+    Desc,
+}
+
+impl Layout {
+    /// Every column in the default order.
+    fn all(accuracy: AccuracyEpoch) -> Self {
+        Self {
+            accuracy,
+            columns: (0..column_keys().len()).collect(),
+            sort: None,
+        }
+    }
+
+    fn new(opts: &TableOptions) -> Result<Self> {
+        let columns = if opts.columns.is_empty() {
+            Self::all(opts.accuracy).columns
+        } else {
+            let keys = opts.columns.iter().map(|k| k.trim());
+            keys.map(|k| column_index(k, "--columns"))
+                .collect::<Result<_>>()?
+        };
+        let sort = match opts.sort.as_deref().map(str::trim) {
+            None => None,
+            Some(spec) => {
+                let (key, order) = match spec.split_once(':') {
+                    None => (spec, None),
+                    Some((k, "asc")) => (k, Some(Order::Asc)),
+                    Some((k, "desc")) => (k, Some(Order::Desc)),
+                    Some((_, o)) => bail!("--sort {spec:?}: the order is asc or desc, not {o:?}"),
+                };
+                Some((column_index(key, "--sort")?, order))
+            }
+        };
+        Ok(Self {
+            accuracy: opts.accuracy,
+            columns,
+            sort,
+        })
+    }
+}
+
+/// One cell: its text and what it sorts by.
+struct Cell {
+    text: String,
+    key: SortKey,
+}
+
+/// Numbers sort as numbers; text (names, lists) as text.
+#[derive(PartialEq, PartialOrd)]
+enum SortKey {
+    Num(f64),
+    Text(String),
+}
+
+impl Cell {
+    fn num(text: String, x: f64) -> Self {
+        Self {
+            text,
+            key: SortKey::Num(x),
+        }
+    }
+    fn text(text: String) -> Self {
+        Self {
+            key: SortKey::Text(text.clone()),
+            text,
+        }
+    }
+}
+
+/// `final epoch 5`, `final epoch 3–5` (runs that ran different epochs), or `best epoch`.
+fn accuracy_epoch(runs: &[(PathBuf, RunSummary)], accuracy: AccuracyEpoch) -> String {
+    if accuracy == AccuracyEpoch::Best {
+        return "best epoch".into();
+    }
+    let epochs = runs.iter().map(|(_, r)| r.epochs);
+    match (epochs.clone().min(), epochs.max()) {
+        (Some(lo), Some(hi)) if lo != hi => format!("final epoch {lo}–{hi}"),
+        (Some(n), _) => format!("final epoch {n}"),
+        _ => "final epoch".into(),
+    }
+}
+
+/// Every column's heading, in [`column_keys`] order.
+fn column_heads(runs: &[(PathBuf, RunSummary)], accuracy: AccuracyEpoch) -> Vec<String> {
+    let acc = format!("test acc, {} (mean ± std)", accuracy_epoch(runs, accuracy));
     let mut cols: Vec<String> = [
         "experiment",
         "variant",
         "seeds",
-        "test acc (mean ± std)",
+        &acc,
         "Δ vs baseline (pp)",
         "learnable params",
         "reduction",
@@ -142,35 +295,54 @@ fn table_head() -> String {
     .into();
     cols.extend(compared_figures().map(|(f, _)| format!("{} per layer", f.label)));
     cols.push("epoch time (s)".into());
-    format!("| {} |\n|{}\n", cols.join(" | "), "---|".repeat(cols.len()))
+    cols
 }
 
-/// Test accuracy `mean ± std %` and the difference to the baseline's mean, in points.
-fn accuracy_cells(rows: &[&RunSummary], baseline: Option<&[&RunSummary]>) -> [String; 2] {
-    let accs = |rs: &[&RunSummary]| rs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>();
+/// Test accuracy `mean ± std %` (`mean % (n = 1)` for one run: no spread to show) and the
+/// difference to the baseline's mean, in points.
+fn accuracy_cells(
+    rows: &[&RunSummary],
+    baseline: Option<&[&RunSummary]>,
+    accuracy: AccuracyEpoch,
+) -> [Cell; 2] {
+    let acc = |r: &&RunSummary| match accuracy {
+        AccuracyEpoch::Final => r.test_accuracy,
+        AccuracyEpoch::Best => r.best_test_accuracy,
+    };
+    let accs = |rs: &[&RunSummary]| rs.iter().map(acc).collect::<Vec<_>>();
     let (m, sd) = mean_std(&accs(rows));
-    let delta = baseline.map(|b| format!("{:+.2}", 100.0 * (m - mean_std(&accs(b)).0)));
+    let text = if rows.len() == 1 {
+        format!("{:.2} % (n = 1)", 100.0 * m)
+    } else {
+        format!("{:.2} ± {:.2} %", 100.0 * m, 100.0 * sd)
+    };
+    let delta = baseline.map(|b| 100.0 * (m - mean_std(&accs(b)).0));
     [
-        format!("{:.2} ± {:.2} %", 100.0 * m, 100.0 * sd),
-        delta.unwrap_or_else(|| "n/a".into()),
+        Cell::num(text, m),
+        match delta {
+            Some(d) => Cell::num(format!("{d:+.2}"), d),
+            None => Cell::num("n/a".into(), f64::NEG_INFINITY),
+        },
     ]
 }
 
 /// Mean learnable parameters and their reduction against the baseline's (or, without one,
 /// against the runs' own total).
-fn params_cells(rows: &[&RunSummary], baseline: Option<&[&RunSummary]>) -> [String; 2] {
+fn params_cells(rows: &[&RunSummary], baseline: Option<&[&RunSummary]>) -> [Cell; 2] {
     let learn = mean_of(rows, |r| r.learnable_params as f64);
     let base = baseline.map_or(rows[0].total_params as f64, |b| {
         b[0].learnable_params as f64
     });
+    let reduction = 100.0 * (1.0 - learn / base.max(1.0));
     [
-        format!("{learn:.0}"),
-        format!("{:.1} %", 100.0 * (1.0 - learn / base.max(1.0))),
+        Cell::num(format!("{learn:.0}"), learn),
+        Cell::num(format!("{reduction:.1} %"), reduction),
     ]
 }
 
-/// Each run's effective depth and lock epochs, `-` for none.
-fn per_run_cells(rows: &[&RunSummary]) -> [String; 2] {
+/// Each run's effective depth and lock epochs, `-` for none; depth sorts by its mean over
+/// the runs that reached one.
+fn per_run_cells(rows: &[&RunSummary]) -> [Cell; 2] {
     let depth = |r: &&RunSummary| r.effective_depth.map_or("-".into(), |d| d.to_string());
     let locks = |r: &&RunSummary| {
         if r.lock_epochs.is_empty() {
@@ -180,40 +352,99 @@ fn per_run_cells(rows: &[&RunSummary]) -> [String; 2] {
         epochs.join("+")
     };
     let list = |f: &dyn Fn(&&RunSummary) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    [list(&depth).join(","), list(&locks).join(",")]
+    let depths: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| r.effective_depth.map(|d| d as f64))
+        .collect();
+    let mean_depth = if depths.is_empty() {
+        f64::NEG_INFINITY
+    } else {
+        mean_std(&depths).0
+    };
+    [
+        Cell::num(list(&depth).join(","), mean_depth),
+        Cell::text(list(&locks).join(",")),
+    ]
 }
 
-/// The table row of one experiment and variant.
-fn group_row(
+/// The cells of one experiment and variant, in [`column_keys`] order. A per-layer column
+/// sorts by its last layer's mean, the layer before the classifier.
+fn group_cells(
     key: &(String, String),
     rows: &[&RunSummary],
     baseline: Option<&[&RunSummary]>,
-) -> String {
+    accuracy: AccuracyEpoch,
+) -> Vec<Cell> {
     let variant = match unfinished_note(rows) {
         Some(note) => format!("{} ({note})", key.1),
         None => key.1.clone(),
     };
     let seeds: Vec<String> = rows.iter().map(|r| r.head.seed.to_string()).collect();
-    let mut cells = vec![key.0.clone(), variant, seeds.join(",")];
-    cells.extend(accuracy_cells(rows, baseline));
+    let mut cells = vec![
+        Cell::text(key.0.clone()),
+        Cell::text(variant),
+        Cell::num(seeds.join(","), rows.len() as f64),
+    ];
+    cells.extend(accuracy_cells(rows, baseline, accuracy));
     cells.extend(params_cells(rows, baseline));
     cells.extend(per_run_cells(rows));
-    cells.extend(compared_figures().map(|(_, c)| fmt_list(&column_means(rows, c.summary), c.fmt)));
-    cells.push(format!("{:.1}", mean_of(rows, |r| r.mean_epoch_seconds)));
-    format!("| {} |\n", cells.join(" | "))
+    cells.extend(compared_figures().map(|(_, c)| {
+        let means = column_means(rows, c.summary);
+        let last = means.last().copied().unwrap_or(f64::NEG_INFINITY);
+        Cell::num(fmt_list(&means, c.fmt), last)
+    }));
+    let time = mean_of(rows, |r| r.mean_epoch_seconds);
+    cells.push(Cell::num(format!("{time:.1}"), time));
+    cells
 }
 
-/// The comparison table in Markdown. Reductions are against the `baseline`-kind variant of the
-/// same experiment (or, without one, against each run's own total parameter count).
+/// The comparison table in Markdown, every column, final accuracy, the default order.
+/// Reductions are against the `baseline`-kind variant of the same experiment (or, without
+/// one, against each run's own total parameter count).
 pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
+    render(runs, &Layout::all(AccuracyEpoch::Final))
+}
+
+/// The comparison table laid out as `opts` asks; an unknown column key is an error that
+/// lists the known ones.
+///
+/// ```
+/// use etf_runner::compare::{compare_table_with, TableOptions};
+/// let opts = TableOptions { columns: vec!["nope".into()], ..Default::default() };
+/// let err = compare_table_with(&[], &opts).unwrap_err().to_string();
+/// assert!(err.contains("nope") && err.contains("reduction"));
+/// ```
+pub fn compare_table_with(runs: &[(PathBuf, RunSummary)], opts: &TableOptions) -> Result<String> {
+    Ok(render(runs, &Layout::new(opts)?))
+}
+
+fn render(runs: &[(PathBuf, RunSummary)], layout: &Layout) -> String {
     let (groups, order) = group_runs(runs);
-    let mut md = table_head();
-    for key in &order {
-        let baseline = groups
-            .iter()
-            .find(|((e, _), rs)| e == &key.0 && rs[0].head.kind == VariantKind::Baseline)
-            .map(|(_, rs)| rs.as_slice());
-        md.push_str(&group_row(key, &groups[key], baseline));
+    let mut rows: Vec<Vec<Cell>> = order
+        .iter()
+        .map(|key| {
+            let baseline = groups
+                .iter()
+                .find(|((e, _), rs)| e == &key.0 && rs[0].head.kind == VariantKind::Baseline)
+                .map(|(_, rs)| rs.as_slice());
+            group_cells(key, &groups[key], baseline, layout.accuracy)
+        })
+        .collect();
+    if let Some((i, order)) = layout.sort {
+        sort_rows(&mut rows, i, order);
+    }
+    let heads = column_heads(runs, layout.accuracy);
+    let mut md = format!(
+        "| {} |\n|{}\n",
+        pick(&layout.columns, &heads, |h| h.as_str()),
+        "---|".repeat(layout.columns.len())
+    );
+    for row in &rows {
+        let _ = writeln!(
+            md,
+            "| {} |",
+            pick(&layout.columns, row, |c| c.text.as_str())
+        );
     }
     if runs.iter().any(|(_, s)| s.unfinished_of.is_some()) {
         let _ = writeln!(
@@ -222,6 +453,29 @@ pub fn compare_table(runs: &[(PathBuf, RunSummary)]) -> String {
         );
     }
     md
+}
+
+/// The `columns` of `cells`, joined into a Markdown row's inside.
+fn pick<T>(columns: &[usize], cells: &[T], text: impl Fn(&T) -> &str) -> String {
+    let picked: Vec<&str> = columns.iter().map(|&i| text(&cells[i])).collect();
+    picked.join(" | ")
+}
+
+/// Sorts rows by column `i`, stably; without an `order`, numbers descending (accuracy and
+/// reduction read best first) and text ascending (names read A to Z).
+fn sort_rows(rows: &mut [Vec<Cell>], i: usize, order: Option<Order>) {
+    let text = matches!(rows.first().map(|r| &r[i].key), Some(SortKey::Text(_)));
+    let order = order.unwrap_or(if text { Order::Asc } else { Order::Desc });
+    rows.sort_by(|a, b| {
+        let ord = a[i]
+            .key
+            .partial_cmp(&b[i].key)
+            .unwrap_or(std::cmp::Ordering::Equal);
+        match order {
+            Order::Asc => ord,
+            Order::Desc => ord.reverse(),
+        }
+    });
 }
 
 /// `unfinished: epoch 59–62 of 400` when some runs of a group have not ended, else `None`.
@@ -269,7 +523,7 @@ mod tests {
         .collect();
         let md = compare_table(&runs);
         let expected = concat!(
-            "| experiment | variant | seeds | test acc (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
+            "| experiment | variant | seeds | test acc, final epoch 1–2 (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
             "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
@@ -277,5 +531,87 @@ mod tests {
             "Unfinished runs are shown at their last completed epoch: not final results.\n",
         );
         assert_eq!(md, expected);
+    }
+
+    fn finished(seeds: &[u64]) -> Vec<(PathBuf, RunSummary)> {
+        let mut runs = Vec::new();
+        for &seed in seeds {
+            runs.push(summary("baseline", VariantKind::Baseline, seed, 2));
+            let mut adaptive = summary("adaptive", VariantKind::Adaptive, seed, 2);
+            adaptive.test_accuracy = 0.9;
+            adaptive.learnable_params = 500;
+            runs.push(adaptive);
+        }
+        runs.into_iter().map(|s| (PathBuf::new(), s)).collect()
+    }
+
+    #[test]
+    fn one_seed_has_no_spread_and_the_epoch_is_named() {
+        let md = compare_table(&finished(&[0]));
+        assert!(!md.contains("± 0.00"), "{md}");
+        assert!(md.contains("| 75.00 % (n = 1) |"), "{md}");
+        assert!(md.contains("test acc, final epoch 2 (mean ± std)"), "{md}");
+        let best = TableOptions {
+            accuracy: AccuracyEpoch::Best,
+            ..Default::default()
+        };
+        let md = compare_table_with(&finished(&[0, 1]), &best).unwrap();
+        assert!(md.contains("test acc, best epoch (mean ± std)"), "{md}");
+        assert!(md.contains("| 75.00 ± 0.00 % |"), "{md}");
+    }
+
+    #[test]
+    fn columns_are_selected_and_rows_sorted() {
+        let runs = finished(&[0, 1]);
+        let opts = |columns: &[&str], sort: Option<&str>| TableOptions {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            sort: sort.map(String::from),
+            ..Default::default()
+        };
+        let md = compare_table_with(&runs, &opts(&["variant", "acc", "reduction"], None)).unwrap();
+        let expected = concat!(
+            "| variant | test acc, final epoch 2 (mean ± std) | reduction |\n",
+            "|---|---|---|\n",
+            "| baseline | 75.00 ± 0.00 % | 0.0 % |\n",
+            "| adaptive | 90.00 ± 0.00 % | 51.6 % |\n",
+        );
+        assert_eq!(md, expected);
+        let order = |sort: &str| {
+            let md = compare_table_with(&runs, &opts(&["variant"], Some(sort))).unwrap();
+            md.lines().skip(2).collect::<Vec<_>>().join(" ")
+        };
+        // Accuracy and reduction read best first; names A to Z; `:asc`/`:desc` override.
+        assert_eq!(order("acc"), "| adaptive | | baseline |");
+        assert_eq!(order("reduction"), "| adaptive | | baseline |");
+        assert_eq!(order("acc:asc"), "| baseline | | adaptive |");
+        assert_eq!(order("variant"), "| adaptive | | baseline |");
+        assert_eq!(order("variant:desc"), "| baseline | | adaptive |");
+        assert_eq!(order("params"), "| baseline | | adaptive |");
+    }
+
+    #[test]
+    fn unknown_column_keys_are_errors_listing_the_keys() {
+        let runs = finished(&[0]);
+        for opts in [
+            TableOptions {
+                columns: vec!["acc".into(), "accuracy".into()],
+                ..Default::default()
+            },
+            TableOptions {
+                sort: Some("accuracy".into()),
+                ..Default::default()
+            },
+        ] {
+            let err = format!("{:#}", compare_table_with(&runs, &opts).unwrap_err());
+            assert!(err.contains("\"accuracy\""), "{err}");
+            for key in column_keys() {
+                assert!(err.contains(key), "{err} lacks {key}");
+            }
+        }
+        let bad_order = TableOptions {
+            sort: Some("acc:up".into()),
+            ..Default::default()
+        };
+        assert!(compare_table_with(&runs, &bad_order).is_err());
     }
 }

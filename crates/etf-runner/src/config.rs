@@ -219,7 +219,8 @@ pub enum VariantKind {
 pub struct VariantConfig {
     /// Name in tables and directories (letters, digits, `-`, `_`).
     pub name: String,
-    /// `baseline`, `etf-classifier`, `fixed-last-k` or `adaptive`.
+    /// `baseline`, `etf-classifier`, `fixed-last-k`, `adaptive` or `etf-ffn` (docs/config.md
+    /// says which keys apply to which kind).
     pub kind: VariantKind,
     /// ETF orientation: `canonical`, `random` (fixed layers) or `nearest` (locks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -492,6 +493,52 @@ impl ExperimentConfig {
         })?;
         vit.validate(shape, classes as i64)?;
         Ok(())
+    }
+
+    /// Writes out the defaults that optional keys stand for, so that a printed configuration
+    /// (`etf config`) shows them: the synthetic generator's settings, and an `adaptive`
+    /// variant's `tau`, `patience`, `probe_every` and `orientation`. What it trains is
+    /// unchanged.
+    ///
+    /// ```
+    /// # let text = r#"
+    /// # name = "d"
+    /// # [data]
+    /// # dataset = "synthetic"
+    /// # [model]
+    /// # kind = "mlp"
+    /// # depth = 2
+    /// # width = 8
+    /// # [train]
+    /// # epochs = 1
+    /// # batch_size = 4
+    /// # [train.optimizer]
+    /// # kind = "sgd"
+    /// # lr = 0.1
+    /// # [[variant]]
+    /// # name = "a"
+    /// # kind = "adaptive"
+    /// # "#;
+    /// let mut cfg = etf_runner::config::ExperimentConfig::parse(text, &[]).unwrap();
+    /// cfg.fill_defaults();
+    /// assert_eq!(cfg.variants[0].patience, Some(5));
+    /// assert!(cfg.data.synthetic.is_some());
+    /// ```
+    pub fn fill_defaults(&mut self) {
+        if self.data.dataset == etf_data::DatasetName::Synthetic && self.data.synthetic.is_none() {
+            self.data.synthetic = Some(etf_data::SyntheticConfig::default());
+        }
+        let d = AdaptiveConfig::default();
+        for v in self
+            .variants
+            .iter_mut()
+            .filter(|v| v.kind == VariantKind::Adaptive)
+        {
+            v.tau.get_or_insert(d.tau);
+            v.patience.get_or_insert(d.patience);
+            v.probe_every.get_or_insert(d.probe_every);
+            v.orientation.get_or_insert(d.orientation);
+        }
     }
 
     /// The variant named `name`.

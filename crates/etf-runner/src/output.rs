@@ -211,13 +211,40 @@ fn classifier_sentence(c: &ClassifierReport) -> String {
     format!("Classifier {}.", groups.join("; "))
 }
 
-/// The `| figure | value |` table of `report.md`: the run's end state.
-fn end_state_table(s: &RunSummary) -> String {
+/// The epoch (1-based, as `metrics.csv` numbers them) of the best test accuracy; the first
+/// of equals, so a plateau names when it was reached.
+fn best_epoch(history: &[EpochRecord]) -> Option<usize> {
+    let best = history
+        .iter()
+        .map(|r| r.test_accuracy)
+        .fold(f64::NAN, f64::max);
+    history
+        .iter()
+        .find(|r| r.test_accuracy == best)
+        .map(|r| r.epoch)
+}
+
+/// The `| figure | value |` table of `report.md`: the run's end state, each accuracy with
+/// the epoch it is from.
+fn end_state_table(s: &RunSummary, best: Option<usize>) -> String {
     let mut md = String::new();
+    let best = best.map_or(String::new(), |e| format!(", epoch {e}"));
     let _ = writeln!(md, "| figure | value |\n|---|---|");
-    let _ = writeln!(md, "| test accuracy (final) | {:.4} |", s.test_accuracy);
-    let _ = writeln!(md, "| test accuracy (best) | {:.4} |", s.best_test_accuracy);
-    let _ = writeln!(md, "| train accuracy | {:.4} |", s.train_accuracy);
+    let _ = writeln!(
+        md,
+        "| test accuracy (final, epoch {}) | {:.4} |",
+        s.epochs, s.test_accuracy
+    );
+    let _ = writeln!(
+        md,
+        "| test accuracy (best{best}) | {:.4} |",
+        s.best_test_accuracy
+    );
+    let _ = writeln!(
+        md,
+        "| train accuracy (final, epoch {}) | {:.4} |",
+        s.epochs, s.train_accuracy
+    );
     let _ = writeln!(
         md,
         "| learnable / total parameters | {} / {} ({:.1} % learnable) |",
@@ -266,7 +293,7 @@ pub fn report_markdown(s: &RunSummary, history: &[EpochRecord]) -> String {
         "Data set `{}`, device `{}`, {} epochs, {:.1} s in all.\n",
         s.head.dataset, s.head.device, s.epochs, s.total_seconds
     );
-    md.push_str(&end_state_table(s));
+    md.push_str(&end_state_table(s, best_epoch(history)));
     if let Some(last) = history.last() {
         let _ = writeln!(md, "## Collapse per layer (final epoch)\n");
         md.push_str(&collapse_table(
@@ -424,9 +451,9 @@ mod tests {
             "\n",
             "| figure | value |\n",
             "|---|---|\n",
-            "| test accuracy (final) | 0.7500 |\n",
-            "| test accuracy (best) | 0.7500 |\n",
-            "| train accuracy | 0.8000 |\n",
+            "| test accuracy (final, epoch 2) | 0.7500 |\n",
+            "| test accuracy (best, epoch 2) | 0.7500 |\n",
+            "| train accuracy (final, epoch 2) | 0.8000 |\n",
             "| learnable / total parameters | 1034 / 1234 (83.8 % learnable) |\n",
             "| effective depth (τ) | none |\n",
             "| locks | epoch 1: hidden1; epoch 2: hidden2 |\n",
