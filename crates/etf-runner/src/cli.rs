@@ -1,6 +1,7 @@
 //! Command-line interface of `etf` and of the per-experiment binaries.
 
 use crate::compare::{compare_table, find_summaries};
+use crate::compare_figures::write_comparison_figures;
 use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
@@ -37,6 +38,13 @@ enum Command {
         /// or stopped), at their last completed epoch, marked as such.
         #[arg(long)]
         partial: bool,
+        /// The variant whose every layer's NCC per epoch is drawn as a grid (default: the
+        /// first adaptive variant, else the first).
+        #[arg(long, value_name = "VARIANT")]
+        layers_of: Option<String>,
+        /// Where the figures go (default: the first path given, when a folder).
+        #[arg(long, value_name = "DIR")]
+        figures: Option<PathBuf>,
     },
     /// Collapse report of a saved model; optionally dump each layer's features as `.npy`.
     Diagnose {
@@ -226,14 +234,67 @@ fn run_experiment(
     if dirs.is_empty() {
         return Ok(());
     }
-    let table = compare_table(&find_summaries(&dirs, false)?);
+    let found = find_summaries(&dirs, false)?;
+    let table = compare_table(&found);
     println!("\n{table}");
     write_atomic(&out.join("comparison.md"), table.as_bytes())?;
+    let figures = write_comparison_figures(&out, &found, None)?;
     println!(
         "runs in {}; table in {}",
         out.display(),
         out.join("comparison.md").display()
     );
+    // Last, so the figures are what a terminal (and `make run`) ends on.
+    println!("{}", figure_lines(&figures));
+    Ok(())
+}
+
+/// The lines naming the figures written: PNG paths, then where the SVG copies are.
+fn figure_lines(figures: &[PathBuf]) -> String {
+    let png: Vec<String> = figures
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+        .map(|f| format!("  {}", f.display()))
+        .collect();
+    if png.is_empty() {
+        return "no figures (no run has a metrics.csv)".to_string();
+    }
+    format!(
+        "comparison figures (each also as .svg):\n{}",
+        png.join("\n")
+    )
+}
+
+/// `etf compare`: prints the table and writes the figures into `figures` (default: the
+/// first path given, when a folder), naming them on stderr so the table alone is on stdout.
+fn compare(
+    runs: &[PathBuf],
+    partial: bool,
+    layers_of: Option<&str>,
+    figures: Option<PathBuf>,
+) -> Result<()> {
+    let found = find_summaries(runs, partial)?;
+    if found.is_empty() {
+        if partial {
+            bail!("no runs (summary.json or checkpoint) under {:?}", runs);
+        }
+        bail!(
+            "no finished runs (summary.json) under {:?}; --partial also compares \
+             unfinished ones at their last completed epoch",
+            runs
+        );
+    }
+    println!("{}", compare_table(&found));
+    // A file given first (a summary.json, say) stands for its folder.
+    let dir = figures.unwrap_or_else(|| match &runs[0] {
+        d if d.is_dir() => d.clone(),
+        f => f
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let written = write_comparison_figures(&dir, &found, layers_of)?;
+    eprintln!("{}", figure_lines(&written));
     Ok(())
 }
 
@@ -258,21 +319,12 @@ pub fn main_with(cli: Cli) -> Result<()> {
             let seeds = a.seeds.as_deref().map(parse_seeds).transpose()?;
             run_experiment(&a.config, seeds, shard, &a.common)
         }
-        Command::Compare { runs, partial } => {
-            let found = find_summaries(&runs, partial)?;
-            if found.is_empty() {
-                if partial {
-                    bail!("no runs (summary.json or checkpoint) under {:?}", runs);
-                }
-                bail!(
-                    "no finished runs (summary.json) under {:?}; --partial also compares \
-                     unfinished ones at their last completed epoch",
-                    runs
-                );
-            }
-            println!("{}", compare_table(&found));
-            Ok(())
-        }
+        Command::Compare {
+            runs,
+            partial,
+            layers_of,
+            figures,
+        } => compare(&runs, partial, layers_of.as_deref(), figures),
         Command::Diagnose {
             checkpoint,
             data,
