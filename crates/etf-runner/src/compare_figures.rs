@@ -159,7 +159,7 @@ struct Group {
 }
 
 /// Okabe & Ito's colour-blind-safe palette, yellow last (faint on white).
-const OKABE_ITO: [RGBColor; 8] = [
+pub(crate) const OKABE_ITO: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),

@@ -1,6 +1,7 @@
 //! PNG plots of a run, drawn with `plotters`: the figures of [`crate::figures`] that have a
 //! [`Line`], in the panels of [`PLOT_FILES`].
 
+use crate::compare_figures::OKABE_ITO;
 use crate::figures::{Absent, Line, Panel, Value, EPOCH, LAYER, PLOT_FILES};
 use anyhow::{anyhow, Result};
 use etf_train::EpochRecord;
@@ -52,9 +53,9 @@ struct Series {
     steps: bool,
 }
 
+/// Okabe–Ito colours (colour-blind safe), as in the comparison figures.
 fn color(i: usize) -> RGBColor {
-    let c = Palette99::pick(i).to_rgba();
-    RGBColor(c.0, c.1, c.2)
+    OKABE_ITO[i % OKABE_ITO.len()]
 }
 
 /// The y range of a chart: the finite values padded, a decade at least on a log axis.
