@@ -9,6 +9,8 @@ setup:
 	./scripts/setup-libtorch
 	./scripts/fetch-data
 
+# `etf run` ends with the comparison table, then the paths of the comparison figures it wrote
+# beside comparison.md (PNG, each also as SVG).
 run: setup
 	$(CARGO) build --release --bin etf
 	./target/release/etf run experiments/quickstart.toml --out $(QUICKSTART_OUT) --force

@@ -3,6 +3,7 @@
 use crate::compare::{
     compare_table, compare_table_with, find_summaries, AccuracyEpoch, TableOptions,
 };
+use crate::compare_figures::write_comparison_figures;
 use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
@@ -52,6 +53,13 @@ enum Command {
         /// descending (best accuracy first) and text ascending unless told.
         #[arg(long, value_name = "KEY[:asc|:desc]")]
         sort: Option<String>,
+        /// The variant whose every layer's NCC per epoch is drawn as a grid (default: the
+        /// first adaptive variant, else the first).
+        #[arg(long, value_name = "VARIANT")]
+        layers_of: Option<String>,
+        /// Where the figures go (default: the first path given, when a folder).
+        #[arg(long, value_name = "DIR")]
+        figures: Option<PathBuf>,
     },
     /// Print an experiment file's resolved configuration as TOML, every default filled in
     /// (after any `--set`): what `run` would train. The keys are in docs/config.md.
@@ -250,30 +258,47 @@ fn run_experiment(
     if dirs.is_empty() {
         return Ok(());
     }
-    let table = compare_table(&find_summaries(&dirs, false)?);
+    let found = find_summaries(&dirs, false)?;
+    let table = compare_table(&found);
     println!("\n{table}");
     write_atomic(&out.join("comparison.md"), table.as_bytes())?;
+    let figures = write_comparison_figures(&out, &found, None)?;
     println!(
         "runs in {}; table in {}",
         out.display(),
         out.join("comparison.md").display()
     );
+    // Last, so the figures are what a terminal (and `make run`) ends on.
+    println!("{}", figure_lines(&figures));
     Ok(())
 }
 
-/// Prints an error with its whole context chain and turns it into a failing exit status.
-pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+/// The lines naming the figures written: PNG paths, then where the SVG copies are.
+fn figure_lines(figures: &[PathBuf]) -> String {
+    let png: Vec<String> = figures
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+        .map(|f| format!("  {}", f.display()))
+        .collect();
+    if png.is_empty() {
+        return "no figures (no run has a metrics.csv)".to_string();
     }
+    format!(
+        "comparison figures (each also as .svg):\n{}",
+        png.join("\n")
+    )
 }
 
-/// `etf compare`: the table of the runs under `runs`, laid out as `opts` asks.
-fn compare(runs: &[PathBuf], partial: bool, opts: &TableOptions) -> Result<()> {
+/// `etf compare`: prints the table laid out as `opts` asks and writes the figures into
+/// `figures` (default: the first path given, when a folder), naming them on stderr so the
+/// table alone is on stdout.
+fn compare(
+    runs: &[PathBuf],
+    partial: bool,
+    opts: &TableOptions,
+    layers_of: Option<&str>,
+    figures: Option<PathBuf>,
+) -> Result<()> {
     let found = find_summaries(runs, partial)?;
     if found.is_empty() {
         if partial {
@@ -286,7 +311,28 @@ fn compare(runs: &[PathBuf], partial: bool, opts: &TableOptions) -> Result<()> {
         );
     }
     println!("{}", compare_table_with(&found, opts)?);
+    // A file given first (a summary.json, say) stands for its folder.
+    let dir = figures.unwrap_or_else(|| match &runs[0] {
+        d if d.is_dir() => d.clone(),
+        f => f
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let written = write_comparison_figures(&dir, &found, layers_of)?;
+    eprintln!("{}", figure_lines(&written));
     Ok(())
+}
+
+/// Prints an error with its whole context chain and turns it into a failing exit status.
+pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// The experiment file at `path`, with `overrides` applied and every default filled in, as
@@ -319,6 +365,8 @@ pub fn main_with(cli: Cli) -> Result<()> {
             accuracy,
             columns,
             sort,
+            layers_of,
+            figures,
         } => compare(
             &runs,
             partial,
@@ -327,6 +375,8 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 columns,
                 sort,
             },
+            layers_of.as_deref(),
+            figures,
         ),
         Command::Config { config, set } => {
             print!("{}", resolved_config(&config, &set)?);

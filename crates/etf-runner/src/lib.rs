@@ -34,6 +34,7 @@
 
 pub mod cli;
 pub mod compare;
+pub mod compare_figures;
 pub mod config;
 pub mod diagnose;
 pub mod figures;

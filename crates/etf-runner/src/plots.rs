@@ -1,6 +1,7 @@
 //! PNG plots of a run, drawn with `plotters`: the figures of [`crate::figures`] that have a
 //! [`Line`], in the panels of [`PLOT_FILES`].
 
+use crate::compare_figures::OKABE_ITO;
 use crate::figures::{Absent, Line, Panel, Value, EPOCH, LAYER, PLOT_FILES};
 use anyhow::{anyhow, Result};
 use etf_train::EpochRecord;
@@ -48,11 +49,13 @@ struct Series {
     points: Vec<(f64, f64)>,
     color: RGBColor,
     dashed: bool,
+    /// Drawn as a step function (learnable parameters).
+    steps: bool,
 }
 
+/// Okabe–Ito colours (colour-blind safe), as in the comparison figures.
 fn color(i: usize) -> RGBColor {
-    let c = Palette99::pick(i).to_rgba();
-    RGBColor(c.0, c.1, c.2)
+    OKABE_ITO[i % OKABE_ITO.len()]
 }
 
 /// The y range of a chart: the finite values padded, a decade at least on a log axis.
@@ -105,14 +108,7 @@ impl Lines<'_> {
         for s in self.series {
             draw_series(&mut chart, s)?;
         }
-        self.draw_locks(&mut chart)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        self.draw_locks(&mut chart)
     }
 
     fn draw_locks<Y>(&self, chart: &mut Chart<'_, '_, Y>) -> Result<()>
@@ -123,42 +119,73 @@ impl Lines<'_> {
             let line = PathElement::new(vec![(e, self.lo), (e, self.hi)], RED.stroke_width(1));
             chart.draw_series(std::iter::once(line)).map_err(err)?;
         }
-        if !self.locks.is_empty() {
-            // An empty series, for the legend entry only.
-            chart
-                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-                .map_err(err)?
-                .label("lock")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(1)));
-        }
         Ok(())
     }
 }
 
-/// Draws `s`'s finite points as a line with its legend entry.
+/// Width of the legend column right of each chart, so no entry covers data.
+const LEGEND_WIDTH: u32 = 250;
+
+/// Draws the legend of `series` (and the lock line, when there are locks) on `area`, one
+/// entry a row: a line sample, solid or dashed as in the chart, and its label.
+fn draw_legend(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    series: &[Series],
+    locks: bool,
+) -> Result<()> {
+    let lock = locks.then(|| ("lock".to_string(), RED, false, 1));
+    let entries = series
+        .iter()
+        .map(|s| (s.label.clone(), s.color, s.dashed, 2))
+        .chain(lock);
+    let font = ("sans-serif", 16).into_font();
+    for (i, (label, color, dashed, width)) in entries.enumerate() {
+        let y = 50 + 22 * i as i32;
+        let style = color.stroke_width(width);
+        if dashed {
+            for x0 in [4, 16] {
+                area.draw(&PathElement::new(vec![(x0, y), (x0 + 8, y)], style))
+                    .map_err(err)?;
+            }
+        } else {
+            area.draw(&PathElement::new(vec![(4, y), (28, y)], style))
+                .map_err(err)?;
+        }
+        area.draw(&Text::new(label, (36, y - 8), font.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// `s`'s finite points; a step function's each held until the next point, so a count that
+/// changes at an epoch (parameters, when a layer locks) is drawn as a step, not a slope.
+fn finite_points(s: &Series) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    for &(x, y) in s.points.iter().filter(|p| p.1.is_finite()) {
+        if let (true, Some(&(_, prev))) = (s.steps, pts.last()) {
+            pts.push((x, prev));
+        }
+        pts.push((x, y));
+    }
+    pts
+}
+
+/// Draws `s`'s finite points as a line.
 fn draw_series<Y>(chart: &mut Chart<'_, '_, Y>, s: &Series) -> Result<()>
 where
     Y: Ranged<ValueType = f64>,
 {
-    let pts: Vec<(f64, f64)> = s
-        .points
-        .iter()
-        .copied()
-        .filter(|p| p.1.is_finite())
-        .collect();
+    let pts = finite_points(s);
     let style = ShapeStyle::from(&s.color).stroke_width(2);
-    let anno = if s.dashed {
+    if s.dashed {
         chart
             .draw_series(DashedLineSeries::new(pts, 6, 4, style))
-            .map_err(err)?
+            .map_err(err)?;
     } else {
         chart
             .draw_series(LineSeries::new(pts, style))
-            .map_err(err)?
-    };
-    let c = s.color;
-    anno.label(s.label.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            .map_err(err)?;
+    }
     Ok(())
 }
 
@@ -184,7 +211,9 @@ fn line_chart(
         lo,
         hi,
     };
-    let mut builder = ChartBuilder::on(area);
+    let (plot, side) = area.split_horizontally(area.dim_in_pixel().0 - LEGEND_WIDTH);
+    draw_legend(&side, &series, !lines.locks.is_empty())?;
+    let mut builder = ChartBuilder::on(&plot);
     builder
         .caption(caption, ("sans-serif", 20))
         .margin(12)
@@ -235,6 +264,7 @@ fn panel_series(panel: Panel, history: &[EpochRecord]) -> Vec<Series> {
             points: points(&|r| (f.value)(r), line),
             color: color(i),
             dashed: line.dashed,
+            steps: panel == Panel::Params,
         });
     let layer_lines = LAYER.iter().filter_map(|f| f.plot.map(|l| (f, l)));
     let layers = layer_lines
@@ -245,6 +275,7 @@ fn panel_series(panel: Panel, history: &[EpochRecord]) -> Vec<Series> {
             points: points(&|r| (f.value)(&r.layers[l]), line),
             color: color(l),
             dashed: line.dashed,
+            steps: false,
         });
     epoch.chain(layers).collect()
 }

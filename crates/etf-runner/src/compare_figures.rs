@@ -1,0 +1,937 @@
+//! Figures of `etf compare`: the compared runs' `metrics.csv` histories, variants overlaid,
+//! each drawn as the mean over its seeds with a ± one standard deviation band, written as PNG
+//! and SVG beside `comparison.md`.
+//!
+//! Every figure is sized for one paper column (1050 × 750 px, 3.5 in at 300 dpi) with fonts of
+//! at least 28 px, Okabe–Ito colours (safe for colour-blind readers) given to the variants in
+//! sorted order with the baseline first, so a variant has one colour in every figure, and the
+//! legend in a strip above the data, never over it.
+//!
+//! # Example
+//! ```
+//! use etf_runner::compare_figures::{band, Metrics};
+//! use std::path::Path;
+//!
+//! let csv = "epoch,train_loss\n1,0.5\n2,0.25\n";
+//! let m = Metrics::parse(Path::new("metrics.csv"), csv).unwrap();
+//! assert_eq!(m.column("train_loss").unwrap(), vec![0.5, 0.25]);
+//! // Two seeds: mean and sample standard deviation per epoch.
+//! let b = band(&[vec![1.0, 2.0], vec![3.0, 2.0]]);
+//! assert_eq!(b.mean, vec![2.0, 2.0]);
+//! assert_eq!(b.std[1], 0.0);
+//! ```
+
+use crate::compare::mean_std;
+use crate::config::VariantKind;
+use crate::io::write_atomic;
+use crate::output::RunSummary;
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A run's `metrics.csv`: the header and the cells of each row, as text.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Metrics {
+    /// Reads and parses `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text`, the contents of `path` (named in errors): a header line, then rows with
+    /// as many comma-separated cells as it has.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let mut lines = text.lines();
+        let header: Vec<String> = match lines.next() {
+            Some(h) if !h.trim().is_empty() => h.split(',').map(str::to_string).collect(),
+            _ => bail!("{}:1: no header line", path.display()),
+        };
+        let mut rows = Vec::new();
+        for (i, line) in lines.enumerate() {
+            let cells: Vec<String> = line.split(',').map(str::to_string).collect();
+            if cells.len() != header.len() {
+                bail!(
+                    "{}:{}: {} cells, but the header has {} columns",
+                    path.display(),
+                    i + 2,
+                    cells.len(),
+                    header.len()
+                );
+            }
+            rows.push(cells);
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            rows,
+        })
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| anyhow!("{}: no column `{name}`", self.path.display()))
+    }
+
+    /// The column `name` as numbers, one per row; an empty cell is `NaN` (absent).
+    pub fn column(&self, name: &str) -> Result<Vec<f64>> {
+        let c = self.index(name)?;
+        let parse = |(i, row): (usize, &Vec<String>)| {
+            let cell = row[c].trim();
+            if cell.is_empty() {
+                return Ok(f64::NAN);
+            }
+            cell.parse::<f64>().map_err(|_| {
+                anyhow!(
+                    "{}:{}: column {} (`{name}`): `{cell}` is not a number",
+                    self.path.display(),
+                    i + 2,
+                    c + 1
+                )
+            })
+        };
+        self.rows.iter().enumerate().map(parse).collect()
+    }
+
+    /// The column `name` as text, one cell per row.
+    pub fn text(&self, name: &str) -> Result<Vec<&str>> {
+        let c = self.index(name)?;
+        Ok(self.rows.iter().map(|r| r[c].as_str()).collect())
+    }
+
+    /// The layers with an NCC column, in the file's order (the hidden layers, then the
+    /// classifier's input).
+    pub fn layers(&self) -> Vec<String> {
+        let names = self.header.iter();
+        names
+            .filter_map(|h| h.strip_suffix(".ncc_train").map(str::to_string))
+            .collect()
+    }
+}
+
+/// Mean and standard deviation over seeds at each position (epoch or layer).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Band {
+    /// Mean of the finite values at each position (`NaN` where none is).
+    pub mean: Vec<f64>,
+    /// Their sample standard deviation (0 with one value).
+    pub std: Vec<f64>,
+}
+
+/// The band of `series` (one per seed), as long as the longest; a position counts only the
+/// seeds with a finite value there, so a shorter (unfinished) run does not drag the mean.
+pub fn band(series: &[Vec<f64>]) -> Band {
+    let n = series.iter().map(Vec::len).max().unwrap_or(0);
+    let (mean, std) = (0..n)
+        .map(|i| {
+            let xs: Vec<f64> = series
+                .iter()
+                .filter_map(|s| s.get(i).copied())
+                .filter(|x| x.is_finite())
+                .collect();
+            if xs.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                mean_std(&xs)
+            }
+        })
+        .unzip();
+    Band { mean, std }
+}
+
+/// The runs of one variant.
+struct Group {
+    label: String,
+    color: RGBColor,
+    runs: Vec<Metrics>,
+}
+
+/// Okabe & Ito's colour-blind-safe palette, yellow last (faint on white).
+pub(crate) const OKABE_ITO: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 228, 66),
+];
+
+/// The runs grouped by variant (by `experiment: variant` when several experiments are
+/// compared), baselines first and then by name, each with its colour. Runs without a
+/// `metrics.csv` are left out with a warning.
+fn groups(runs: &[(PathBuf, RunSummary)]) -> Result<Vec<Group>> {
+    let experiments: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .map(|(_, s)| s.head.experiment.as_str())
+        .collect();
+    let mut by: BTreeMap<(bool, String), Vec<Metrics>> = BTreeMap::new();
+    for (dir, s) in runs {
+        let path = dir.join("metrics.csv");
+        if !path.is_file() {
+            tracing::warn!(run = %dir.display(), "no metrics.csv: left out of the figures");
+            continue;
+        }
+        let label = if experiments.len() > 1 {
+            format!("{}: {}", s.head.experiment, s.head.variant)
+        } else {
+            s.head.variant.clone()
+        };
+        let key = (s.head.kind != VariantKind::Baseline, label);
+        by.entry(key).or_default().push(Metrics::read(&path)?);
+    }
+    let colored = by
+        .into_iter()
+        .enumerate()
+        .map(|(i, ((_, label), runs))| Group {
+            label,
+            color: OKABE_ITO[i % OKABE_ITO.len()],
+            runs,
+        });
+    Ok(colored.collect())
+}
+
+impl Group {
+    /// The band of column `name` over this variant's seeds, scaled by `scale`.
+    fn band(&self, name: &str, scale: f64) -> Result<Band> {
+        let series: Vec<Vec<f64>> = self
+            .runs
+            .iter()
+            .map(|m| Ok(m.column(name)?.iter().map(|v| v * scale).collect()))
+            .collect::<Result<_>>()?;
+        Ok(band(&series))
+    }
+
+    /// The final value of `{layer}.{figure}` for each layer, as one series per seed.
+    fn final_per_layer(&self, figure: &str, scale: f64) -> Result<Band> {
+        let mut series = Vec::new();
+        for m in &self.runs {
+            let per_layer = m.layers().into_iter().map(|l| {
+                let col = m.column(&format!("{l}.{figure}"))?;
+                Ok(col.last().copied().unwrap_or(f64::NAN) * scale)
+            });
+            series.push(per_layer.collect::<Result<Vec<f64>>>()?);
+        }
+        Ok(band(&series))
+    }
+
+    /// Epochs at which any seed locked a layer (`newly_locked` not empty), or `layer` only.
+    fn lock_epochs(&self, layer: Option<&str>) -> Result<Vec<usize>> {
+        let mut epochs = std::collections::BTreeSet::new();
+        for m in &self.runs {
+            for (i, cell) in m.text("newly_locked")?.iter().enumerate() {
+                let hit = match layer {
+                    Some(l) => cell.split('+').any(|n| n == l),
+                    None => !cell.is_empty(),
+                };
+                if hit {
+                    epochs.insert(i + 1);
+                }
+            }
+        }
+        Ok(epochs.into_iter().collect())
+    }
+}
+
+/// One line of a chart: a mean with its band, at x = 1, 2, ….
+struct Curve {
+    color: RGBColor,
+    dashed: bool,
+    /// Drawn as a step function (a value holds for its whole epoch).
+    steps: bool,
+    /// Circles at the points (few, discrete x: layers).
+    markers: bool,
+    band: Band,
+    /// x positions (1-based) marked with a triangle on the line.
+    marks: Vec<usize>,
+}
+
+/// One chart (panel) of a figure.
+struct ChartSpec {
+    title: String,
+    x_desc: String,
+    y_desc: String,
+    log_y: bool,
+    curves: Vec<Curve>,
+}
+
+/// A legend entry: a line sample (or a mark, or a band's swatch) and its text.
+struct Entry {
+    text: String,
+    color: RGBColor,
+    dashed: bool,
+    mark: bool,
+    swatch: bool,
+}
+
+/// A figure: charts on a grid of `cols` columns under a legend strip.
+struct FigureSpec {
+    stem: String,
+    size: (u32, u32),
+    cols: usize,
+    charts: Vec<ChartSpec>,
+    legend: Vec<Entry>,
+}
+
+const SIZE: (u32, u32) = (1050, 750);
+const FONT: u32 = 28;
+const TITLE_FONT: u32 = 30;
+const FAMILY: &str = "sans-serif";
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plotting failed: {e}")
+}
+
+fn variant_entries(groups: &[Group]) -> Vec<Entry> {
+    let entry = |g: &Group| Entry {
+        text: g.label.clone(),
+        color: g.color,
+        dashed: false,
+        mark: false,
+        swatch: false,
+    };
+    groups.iter().map(entry).collect()
+}
+
+fn style_entry(text: &str, dashed: bool, mark: bool) -> Entry {
+    Entry {
+        text: text.to_string(),
+        color: RGBColor(90, 90, 90),
+        dashed,
+        mark,
+        swatch: false,
+    }
+}
+
+/// The variants, then what the shaded band is, or that there is none (one seed each).
+fn band_legend(groups: &[Group]) -> Vec<Entry> {
+    let mut legend = variant_entries(groups);
+    if groups.iter().any(|g| g.runs.len() > 1) {
+        legend.push(Entry {
+            swatch: true,
+            ..style_entry("± 1 std over seeds", false, false)
+        });
+    } else {
+        // A reader would otherwise look for a spread that one seed cannot have.
+        legend.push(Entry {
+            color: WHITE,
+            ..style_entry("(1 seed: no band)", false, false)
+        });
+    }
+    legend
+}
+
+/// A chart with one curve per variant of column `column` (× `scale`).
+fn epoch_chart(groups: &[Group], column: &str, scale: f64, y_desc: &str) -> Result<ChartSpec> {
+    let curves = groups.iter().map(|g| {
+        Ok(Curve {
+            color: g.color,
+            dashed: false,
+            steps: false,
+            markers: false,
+            band: g.band(column, scale)?,
+            marks: Vec::new(),
+        })
+    });
+    Ok(ChartSpec {
+        title: String::new(),
+        x_desc: "epoch".into(),
+        y_desc: y_desc.into(),
+        log_y: false,
+        curves: curves.collect::<Result<_>>()?,
+    })
+}
+
+fn single(stem: &str, title: &str, chart: ChartSpec, legend: Vec<Entry>) -> FigureSpec {
+    FigureSpec {
+        stem: stem.into(),
+        size: SIZE,
+        cols: 1,
+        charts: vec![ChartSpec {
+            title: title.into(),
+            ..chart
+        }],
+        legend,
+    }
+}
+
+/// The per-epoch figures: test and train accuracy, learnable parameters, training loss.
+fn epoch_figures(groups: &[Group]) -> Result<Vec<FigureSpec>> {
+    let test = epoch_chart(groups, "test_accuracy", 100.0, "test accuracy (%)")?;
+    let train = epoch_chart(groups, "train_accuracy", 100.0, "train accuracy (%)")?;
+    let mut params = epoch_chart(
+        groups,
+        "learnable_params",
+        1e-3,
+        "learnable parameters (×10³)",
+    )?;
+    for (c, g) in params.curves.iter_mut().zip(groups) {
+        c.steps = true;
+        c.marks = g.lock_epochs(None)?;
+    }
+    let mut params_legend = variant_entries(groups);
+    params_legend.push(style_entry("layer locked", false, true));
+    let mut loss = epoch_chart(groups, "train_loss", 1.0, "training loss (cross-entropy)")?;
+    loss.log_y = true;
+    Ok(vec![
+        single("test_accuracy", "Test accuracy", test, band_legend(groups)),
+        single(
+            "train_accuracy",
+            "Train accuracy",
+            train,
+            band_legend(groups),
+        ),
+        single(
+            "learnable_params",
+            "Learnable parameters",
+            params,
+            params_legend,
+        ),
+        single(
+            "train_loss",
+            "Training loss (log scale)",
+            loss,
+            band_legend(groups),
+        ),
+    ])
+}
+
+/// The final-epoch figures against layer index: NCC accuracy (train probe solid, test
+/// dashed) and NC1.
+fn layer_figures(groups: &[Group]) -> Result<Vec<FigureSpec>> {
+    let layers = groups
+        .first()
+        .and_then(|g| g.runs.first())
+        .map_or(0, |m| m.layers().len());
+    let x_desc = format!("layer ({layers} = classifier input)");
+    let curve = |g: &Group, b: Band, dashed: bool| Curve {
+        color: g.color,
+        dashed,
+        steps: false,
+        markers: true,
+        band: b,
+        marks: Vec::new(),
+    };
+    let mut ncc = Vec::new();
+    let mut nc1 = Vec::new();
+    for g in groups {
+        ncc.push(curve(g, g.final_per_layer("ncc_train", 100.0)?, false));
+        ncc.push(curve(g, g.final_per_layer("ncc_test", 100.0)?, true));
+        nc1.push(curve(g, g.final_per_layer("nc1", 1.0)?, false));
+    }
+    let mut ncc_legend = variant_entries(groups);
+    ncc_legend.push(style_entry("train probe", false, false));
+    ncc_legend.push(style_entry("test", true, false));
+    let chart = |y_desc: &str, log_y, curves| ChartSpec {
+        title: String::new(),
+        x_desc: x_desc.clone(),
+        y_desc: y_desc.into(),
+        log_y,
+        curves,
+    };
+    Ok(vec![
+        single(
+            "layers_ncc",
+            "NCC accuracy per layer, final epoch",
+            chart("NCC accuracy (%)", false, ncc),
+            ncc_legend,
+        ),
+        single(
+            "layers_nc1",
+            "NC1 per layer, final epoch (log scale)",
+            chart("NC1 (tr(Σ_W Σ_B⁺)/C)", true, nc1),
+            variant_entries(groups),
+        ),
+    ])
+}
+
+/// The NCC accuracy of every layer per epoch for `group`, one small panel per layer, the
+/// layer's lock epochs marked.
+fn grid_figure(group: &Group) -> Result<FigureSpec> {
+    let Some(first) = group.runs.first() else {
+        bail!("variant {} has no runs", group.label);
+    };
+    let mut charts = Vec::new();
+    for layer in first.layers() {
+        let curve = |figure: &str, dashed| -> Result<Curve> {
+            Ok(Curve {
+                color: group.color,
+                dashed,
+                steps: false,
+                markers: false,
+                band: group.band(&format!("{layer}.{figure}"), 100.0)?,
+                marks: if dashed {
+                    Vec::new()
+                } else {
+                    group.lock_epochs(Some(&layer))?
+                },
+            })
+        };
+        charts.push(ChartSpec {
+            title: layer.clone(),
+            x_desc: "epoch".into(),
+            y_desc: "NCC acc. (%)".into(),
+            log_y: false,
+            curves: vec![curve("ncc_train", false)?, curve("ncc_test", true)?],
+        });
+    }
+    let cols = charts.len().clamp(1, 3);
+    let rows = charts.len().div_ceil(cols) as u32;
+    Ok(FigureSpec {
+        stem: format!("layers_ncc_per_epoch_{}", file_safe(&group.label)),
+        size: (700 * cols as u32, 500 * rows + 70),
+        cols,
+        charts,
+        legend: [
+            style_entry(&format!("{}: train probe", group.label), false, false),
+            style_entry("test", true, false),
+            style_entry("layer locked", false, true),
+        ]
+        .map(|e| Entry {
+            color: group.color,
+            ..e
+        })
+        .into(),
+    })
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The group `--layers-of` names, else the first adaptive variant, else the first.
+fn chosen<'g>(
+    groups: &'g [Group],
+    runs: &[(PathBuf, RunSummary)],
+    name: Option<&str>,
+) -> Result<&'g Group> {
+    if let Some(name) = name {
+        let names: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
+        return groups
+            .iter()
+            .find(|g| g.label == name)
+            .ok_or_else(|| anyhow!("--layers-of {name}: no such variant among {names:?}"));
+    }
+    let adaptive = runs
+        .iter()
+        .find(|(_, s)| s.head.kind == VariantKind::Adaptive)
+        .map(|(_, s)| s.head.variant.as_str());
+    let by_name = adaptive.and_then(|a| groups.iter().find(|g| g.label.ends_with(a)));
+    by_name
+        .or(groups.first())
+        .ok_or_else(|| anyhow!("no runs with a metrics.csv to draw"))
+}
+
+/// Writes the comparison figures of `runs` into `dir` as `{name}.png` and `{name}.svg`, the
+/// per-layer grid for variant `layers_of` (default: the first adaptive variant, else the
+/// first); returns the files written. Nothing is written when no run has a `metrics.csv`.
+pub fn write_comparison_figures(
+    dir: &Path,
+    runs: &[(PathBuf, RunSummary)],
+    layers_of: Option<&str>,
+) -> Result<Vec<PathBuf>> {
+    let groups = groups(runs)?;
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut figures = epoch_figures(&groups)?;
+    figures.extend(layer_figures(&groups)?);
+    figures.push(grid_figure(chosen(&groups, runs, layers_of)?)?);
+    let mut written = Vec::new();
+    for f in &figures {
+        written.extend(write_figure(dir, f)?);
+    }
+    Ok(written)
+}
+
+/// Writes `f` as PNG and SVG, each atomically (a temporary file renamed).
+fn write_figure(dir: &Path, f: &FigureSpec) -> Result<Vec<PathBuf>> {
+    let png = dir.join(format!("{}.png", f.stem));
+    // The bitmap backend picks the format from the extension, so the temporary name ends so.
+    let tmp = dir.join(format!(".{}.tmp.png", f.stem));
+    {
+        let root = BitMapBackend::new(&tmp, f.size).into_drawing_area();
+        render(&root, f)?;
+        root.present().map_err(err)?;
+    }
+    std::fs::rename(&tmp, &png).with_context(|| format!("cannot write {}", png.display()))?;
+    let svg = dir.join(format!("{}.svg", f.stem));
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, f.size).into_drawing_area();
+        render(&root, f)?;
+        root.present().map_err(err)?;
+    }
+    write_atomic(&svg, text.as_bytes())?;
+    Ok(vec![png, svg])
+}
+
+/// Draws `f` on `root`: the legend strip on top, the charts on a grid below.
+fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &FigureSpec) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let rows = legend_rows(&f.legend, f.size.0);
+    let (top, body) = root.split_vertically(14 + 44 * rows.len() as u32);
+    draw_legend(&top, &f.legend, &rows)?;
+    let grid_rows = f.charts.len().div_ceil(f.cols);
+    for (area, chart) in body.split_evenly((grid_rows, f.cols)).iter().zip(&f.charts) {
+        draw_chart(area, chart)?;
+    }
+    Ok(())
+}
+
+fn entry_width(e: &Entry) -> u32 {
+    // A line sample of 56 px, a gap, the text (about 0.55 em a character), a gap.
+    56 + 12 + (e.text.chars().count() as f64 * FONT as f64 * 0.55) as u32 + 36
+}
+
+/// The legend's entries (indices) wrapped into rows that fit `width`.
+fn legend_rows(legend: &[Entry], width: u32) -> Vec<Vec<usize>> {
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut used = 20;
+    for (i, e) in legend.iter().enumerate() {
+        let w = entry_width(e);
+        if used + w > width && !rows.last().is_some_and(Vec::is_empty) {
+            rows.push(Vec::new());
+            used = 20;
+        }
+        used += w;
+        rows.last_mut().expect("one row at least").push(i);
+    }
+    rows
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    legend: &[Entry],
+    rows: &[Vec<usize>],
+) -> Result<()> {
+    let font = (FAMILY, FONT).into_font();
+    for (r, row) in rows.iter().enumerate() {
+        let y = 30 + 44 * r as i32;
+        let mut x = 20;
+        for &i in row {
+            let e = &legend[i];
+            let style = e.color.stroke_width(4);
+            if e.swatch {
+                let rect =
+                    Rectangle::new([(x, y - 12), (x + 56, y + 12)], e.color.mix(0.25).filled());
+                area.draw(&rect).map_err(err)?;
+            } else if e.mark {
+                area.draw(&TriangleMarker::new((x + 28, y), 11, e.color.filled()))
+                    .map_err(err)?;
+            } else if e.dashed {
+                for k in 0..3 {
+                    let x0 = x + 20 * k;
+                    area.draw(&PathElement::new(vec![(x0, y), (x0 + 12, y)], style))
+                        .map_err(err)?;
+                }
+            } else {
+                area.draw(&PathElement::new(vec![(x, y), (x + 56, y)], style))
+                    .map_err(err)?;
+            }
+            let text = Text::new(
+                e.text.clone(),
+                (x + 68, y - FONT as i32 / 2 - 2),
+                font.clone().color(&BLACK),
+            );
+            area.draw(&text).map_err(err)?;
+            x += entry_width(e) as i32;
+        }
+    }
+    Ok(())
+}
+
+/// The y range of `chart`: mean ± std of every curve, padded; a decade at least on a log axis.
+fn y_range(chart: &ChartSpec) -> (f64, f64) {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for c in &chart.curves {
+        for (m, s) in c.band.mean.iter().zip(&c.band.std) {
+            let s = if s.is_finite() { *s } else { 0.0 };
+            for v in [m - s, m + s, *m] {
+                if v.is_finite() && (!chart.log_y || v > 0.0) {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+        }
+    }
+    if !lo.is_finite() {
+        return if chart.log_y { (0.1, 10.0) } else { (0.0, 1.0) };
+    }
+    if chart.log_y {
+        let hi = hi.max(lo * 10.0);
+        (lo / 1.5, hi * 1.5)
+    } else {
+        let pad = ((hi - lo) * 0.06).max(0.5);
+        (lo - pad, hi + pad)
+    }
+}
+
+fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &ChartSpec) -> Result<()> {
+    let n = chart
+        .curves
+        .iter()
+        .map(|c| c.band.mean.len())
+        .max()
+        .unwrap_or(1);
+    let x = 0.5..n as f64 + 0.5;
+    let (lo, hi) = y_range(chart);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_top(8)
+        .margin_right(30)
+        .margin_left(8)
+        .x_label_area_size(66)
+        .y_label_area_size(120);
+    if !chart.title.is_empty() {
+        builder.caption(&chart.title, (FAMILY, TITLE_FONT));
+    }
+    if chart.log_y {
+        let c = builder
+            .build_cartesian_2d(x, (lo..hi).log_scale())
+            .map_err(err)?;
+        draw_curves(c, chart, n, lo)
+    } else {
+        let c = builder.build_cartesian_2d(x, lo..hi).map_err(err)?;
+        draw_curves(c, chart, n, lo)
+    }
+}
+
+type Ctx<'a, DB, Y> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>;
+
+/// Tick labels without float noise; integers only on the x axis (epochs, layers).
+fn tick(v: &f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 || (a >= 1.0 && v.fract() == 0.0) {
+        format!("{v:.0}")
+    } else if a >= 0.01 || a == 0.0 {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+fn x_tick(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
+// Generic over the y coordinate: a linear and a log axis are different types.
+fn draw_curves<DB: DrawingBackend, Y>(
+    mut c: Ctx<'_, DB, Y>,
+    chart: &ChartSpec,
+    n: usize,
+    lo: f64,
+) -> Result<()>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    c.configure_mesh()
+        .x_desc(&chart.x_desc)
+        .y_desc(&chart.y_desc)
+        .x_labels(n.min(10) + 1)
+        .x_label_formatter(&x_tick)
+        .y_labels(7)
+        .y_label_formatter(&tick)
+        .label_style((FAMILY, FONT))
+        .axis_desc_style((FAMILY, FONT))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()
+        .map_err(err)?;
+    for curve in &chart.curves {
+        draw_band(&mut c, curve, lo)?;
+    }
+    for curve in &chart.curves {
+        draw_mean(&mut c, curve)?;
+    }
+    Ok(())
+}
+
+/// The points of a line: `(x, y)` at x = 1, 2, …, held to the next x when drawn as steps;
+/// non-finite values are left out.
+fn line_points(ys: &[f64], steps: bool) -> Vec<(f64, f64)> {
+    let mut pts = Vec::new();
+    for (i, &y) in ys.iter().enumerate() {
+        let x = i as f64 + 1.0;
+        if !y.is_finite() {
+            continue;
+        }
+        if steps {
+            if let Some(&(_, prev)) = pts.last() {
+                pts.push((x, prev));
+            }
+        }
+        pts.push((x, y));
+    }
+    pts
+}
+
+fn draw_band<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    c: &mut Ctx<'_, DB, Y>,
+    curve: &Curve,
+    lo: f64,
+) -> Result<()> {
+    let b = &curve.band;
+    let spread: Vec<f64> = b
+        .std
+        .iter()
+        .map(|s| if s.is_finite() { *s } else { 0.0 })
+        .collect();
+    if spread.iter().all(|s| *s == 0.0) {
+        return Ok(());
+    }
+    // Clamped to the axis floor so a log axis never sees a value ≤ 0.
+    let upper: Vec<f64> = b.mean.iter().zip(&spread).map(|(m, s)| m + s).collect();
+    let lower: Vec<f64> = b
+        .mean
+        .iter()
+        .zip(&spread)
+        .map(|(m, s)| (m - s).max(lo))
+        .collect();
+    let mut pts = line_points(&upper, curve.steps);
+    pts.extend(line_points(&lower, curve.steps).into_iter().rev());
+    c.draw_series(std::iter::once(Polygon::new(
+        pts,
+        curve.color.mix(0.18).filled(),
+    )))
+    .map_err(err)?;
+    Ok(())
+}
+
+fn draw_mean<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    c: &mut Ctx<'_, DB, Y>,
+    curve: &Curve,
+) -> Result<()> {
+    let pts = line_points(&curve.band.mean, curve.steps);
+    let style = curve.color.stroke_width(4);
+    if curve.dashed {
+        c.draw_series(DashedLineSeries::new(pts, 14, 9, style))
+            .map_err(err)?;
+    } else {
+        c.draw_series(LineSeries::new(pts, style)).map_err(err)?;
+    }
+    let at = |x: usize| {
+        let y = curve.band.mean.get(x - 1).copied().unwrap_or(f64::NAN);
+        (x as f64, y)
+    };
+    if curve.markers {
+        let dots = (1..=curve.band.mean.len())
+            .map(at)
+            .filter(|p| p.1.is_finite());
+        c.draw_series(dots.map(|p| Circle::new(p, 7, curve.color.filled())))
+            .map_err(err)?;
+    }
+    let marks = curve
+        .marks
+        .iter()
+        .map(|&x| at(x))
+        .filter(|p| p.1.is_finite());
+    c.draw_series(marks.map(|p| TriangleMarker::new(p, 11, curve.color.filled())))
+        .map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Metrics> {
+        Metrics::parse(Path::new("run/metrics.csv"), text)
+    }
+
+    #[test]
+    fn metrics_csv_reads_numbers_text_and_layers() {
+        let m = parse(
+            "epoch,newly_locked,hidden1.ncc_train,hidden1.nc1,classifier.ncc_train\n\
+             1,,0.5,NaN,0.25\n2,hidden1,,1e-2,0.5\n",
+        )
+        .unwrap();
+        assert_eq!(m.column("epoch").unwrap(), vec![1.0, 2.0]);
+        let ncc = m.column("hidden1.ncc_train").unwrap();
+        assert_eq!(ncc[0], 0.5);
+        assert!(ncc[1].is_nan(), "an empty cell is absent");
+        assert!(m.column("hidden1.nc1").unwrap()[0].is_nan());
+        assert_eq!(m.text("newly_locked").unwrap(), vec!["", "hidden1"]);
+        assert_eq!(m.layers(), vec!["hidden1", "classifier"]);
+    }
+
+    #[test]
+    fn malformed_metrics_csv_names_file_line_and_column() {
+        let e = parse("epoch,loss\n1,0.5\n2,zero\n").unwrap();
+        let msg = format!("{:#}", e.column("loss").unwrap_err());
+        assert_eq!(
+            msg,
+            "run/metrics.csv:3: column 2 (`loss`): `zero` is not a number"
+        );
+        let msg = format!("{:#}", parse("epoch,loss\n1,0.5,7\n").unwrap_err());
+        assert_eq!(
+            msg,
+            "run/metrics.csv:2: 3 cells, but the header has 2 columns"
+        );
+        let msg = format!("{:#}", e.column("nc1").unwrap_err());
+        assert_eq!(msg, "run/metrics.csv: no column `nc1`");
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn band_is_mean_and_sample_std_over_the_seeds_present() {
+        let b = band(&[vec![1.0, 4.0, 5.0], vec![3.0, f64::NAN]]);
+        assert_eq!(b.mean, vec![2.0, 4.0, 5.0]);
+        assert!((b.std[0] - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(&b.std[1..], &[0.0, 0.0], "one seed: no spread");
+        assert!(band(&[vec![f64::NAN]]).mean[0].is_nan());
+        assert!(band(&[]).mean.is_empty());
+    }
+
+    #[test]
+    fn steps_hold_each_value_to_the_next_epoch() {
+        let pts = line_points(&[3.0, 3.0, 1.0], true);
+        assert_eq!(
+            pts,
+            vec![(1.0, 3.0), (2.0, 3.0), (2.0, 3.0), (3.0, 3.0), (3.0, 1.0)]
+        );
+        assert_eq!(
+            line_points(&[1.0, f64::NAN, 2.0], false),
+            vec![(1.0, 1.0), (3.0, 2.0)]
+        );
+    }
+
+    #[test]
+    fn legend_wraps_to_the_width() {
+        let e = |t: &str| style_entry(t, false, false);
+        let legend = vec![
+            e("baseline"),
+            e("adaptive"),
+            e("a much longer entry that wraps"),
+        ];
+        let rows = legend_rows(&legend, 700);
+        assert_eq!(rows, vec![vec![0, 1], vec![2]]);
+    }
+}
