@@ -394,6 +394,44 @@ impl VariantConfig {
     }
 }
 
+/// Errors on a `[model]` key of a ViT that each variant sets itself (the head, and which FFN
+/// blocks and matrices are ETFs in which orientation): a value other than the default would be
+/// replaced without a word. A run's own `config.toml` holds the defaults there, so it passes.
+fn refuse_variant_keys(vit: &VitConfig) -> Result<()> {
+    let d = VitConfig::default();
+    let f = &vit.ffn_etf;
+    for (key, differs, by) in [
+        (
+            "model.etf_head",
+            vit.etf_head != d.etf_head,
+            "`etf-classifier`",
+        ),
+        (
+            "model.ffn_etf.blocks",
+            f.blocks != d.ffn_etf.blocks,
+            "`etf-ffn` (all blocks, or the last `k`) and `adaptive`",
+        ),
+        (
+            "model.ffn_etf.matrices",
+            f.matrices != d.ffn_etf.matrices,
+            "the variant's `matrices` key",
+        ),
+        (
+            "model.ffn_etf.orientation",
+            f.orientation != d.ffn_etf.orientation,
+            "the variant's `orientation` key",
+        ),
+    ] {
+        if differs {
+            bail!(
+                "{key} is set by each variant (by {by}), not in [model]: remove it there and \
+                 set it in the [[variant]] that needs it"
+            );
+        }
+    }
+    Ok(())
+}
+
 impl ExperimentConfig {
     /// Reads `path`, applies `overrides` (`key.path=value`), and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
@@ -435,7 +473,8 @@ impl ExperimentConfig {
                     bail!("train.augment applies to the vit model only");
                 }
             }
-            ModelConfig::Vit(_) => {
+            ModelConfig::Vit(vit) => {
+                refuse_variant_keys(vit)?;
                 if let Some(a) = &self.train.augment {
                     a.validate()
                         .map_err(|e| anyhow::anyhow!("train.augment: {e}"))?;
@@ -696,6 +735,38 @@ kind = "adaptive"
             ExperimentConfig::parse(&vit("synthetic", 4), &[]).unwrap_err()
         );
         assert!(err.contains("needs images"), "{err}");
+    }
+
+    #[test]
+    fn vit_keys_that_each_variant_sets_are_refused_in_the_model_table() {
+        let text = "name = \"v\"\n[data]\ndataset = \"mnist\"\n[model]\nkind = \"vit\"\n\
+                    patch = 7\ndim = 16\ndepth = 2\nheads = 2\n[train]\nepochs = 1\n\
+                    batch_size = 4\n[train.optimizer]\nkind = \"adamw\"\nlr = 0.001\n\
+                    [[variant]]\nname = \"f\"\nkind = \"etf-ffn\"\n";
+        let cfg = ExperimentConfig::parse(text, &[]).unwrap();
+        // A run's config.toml writes the defaults of these keys out, and must read back.
+        let written = toml::to_string(&cfg).unwrap();
+        assert!(written.contains("etf_head = false"), "{written}");
+        ExperimentConfig::parse(&written, &[]).unwrap();
+        for (set, key) in [
+            ("model.etf_head=true", "model.etf_head"),
+            ("model.ffn_etf.blocks=\"all\"", "model.ffn_etf.blocks"),
+            ("model.ffn_etf.matrices=\"w1\"", "model.ffn_etf.matrices"),
+            (
+                "model.ffn_etf.orientation=\"canonical\"",
+                "model.ffn_etf.orientation",
+            ),
+        ] {
+            let err = ExperimentConfig::parse(text, &[set.to_string()]).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(key) && msg.contains("[[variant]]"), "{msg}");
+        }
+        // What the variants do not set stays a [model] key.
+        let cfg = ExperimentConfig::parse(text, &["model.ffn_etf.alpha=2.0".into()]).unwrap();
+        let ModelConfig::Vit(vit) = &cfg.model else {
+            panic!("a vit")
+        };
+        assert_eq!(vit.ffn_etf.alpha, 2.0);
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! assert_eq!(Fmt::SciFixed(3).real(1234.5), "1.234e3");
 //! ```
 
+pub use crate::chart::YAxis;
 use crate::output::RunSummary;
 use collapse_metrics::ClassifierReport;
 use etf_train::{EpochRecord, LayerRecord};
@@ -109,32 +110,48 @@ pub struct PanelSpec {
     pub caption: &'static str,
     /// Whether the caption starts with the run's title.
     pub titled: bool,
-    /// The y axis label (`x` is always the epoch).
+    /// The y axis label, with its unit (`x` is always the epoch).
     pub y_desc: &'static str,
-    /// Logarithmic y axis.
-    pub log_y: bool,
+    /// The kind of y axis.
+    pub y: YAxis,
+    /// What the values are multiplied by for the axis (fractions to percent, counts to 10³).
+    pub scale: f64,
 }
 
 impl Panel {
     /// How this panel is drawn.
     pub const fn spec(self) -> PanelSpec {
-        let (caption, titled, y_desc, log_y) = match self {
-            Panel::Accuracy => ("accuracy (red: lock epochs)", true, "accuracy", false),
-            Panel::Params => ("learnable parameters", false, "parameters", false),
-            Panel::Ncc => (
-                "NCC accuracy per layer (dashed: test)",
-                true,
-                "NCC accuracy",
+        let (caption, titled, y_desc, y, scale) = match self {
+            Panel::Accuracy => ("accuracy", true, "accuracy (%)", YAxis::Linear, 100.0),
+            Panel::Params => (
+                "learnable parameters",
                 false,
+                "learnable parameters (×10³)",
+                YAxis::Linear,
+                1e-3,
             ),
-            Panel::Nc1 => ("NC1 per layer (probe set, log scale)", true, "NC1", true),
-            Panel::Depth => ("effective depth", true, "layer", false),
+            Panel::Ncc => (
+                "NCC accuracy per layer",
+                true,
+                "NCC accuracy (%)",
+                YAxis::Linear,
+                100.0,
+            ),
+            Panel::Nc1 => (
+                "NC1 per layer (probe set, log scale)",
+                true,
+                "NC1 (tr(Σ_W Σ_B⁺)/C)",
+                YAxis::Log,
+                1.0,
+            ),
+            Panel::Depth => ("effective depth", true, "layer", YAxis::Whole, 1.0),
         };
         PanelSpec {
             caption,
             titled,
             y_desc,
-            log_y,
+            y,
+            scale,
         }
     }
 }
@@ -159,7 +176,8 @@ pub enum Absent {
 /// A figure's line in a plot.
 ///
 /// Lines of an [`EPOCH`] figure take colours in the order of the list; a [`LAYER`] figure
-/// draws one line per hidden layer, coloured by layer and labelled `{layer}{legend}`.
+/// draws one line per hidden layer, coloured by layer; the legend names the layers, and a
+/// panel with several layer figures names each one's line style by its `legend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line {
     /// The panel it is drawn in.
@@ -382,7 +400,7 @@ pub const LAYER: &[LayerFigure] = &[
         Fmt::Plain,
     )
     .report(Fmt::Fixed(4))
-    .plot(Line::solid(Panel::Ncc, " train"))
+    .plot(Line::solid(Panel::Ncc, "train probe"))
     .compare(Fmt::Fixed(3), |s| &s.ncc_train),
     LayerFigure::new(
         "ncc_test",
@@ -391,7 +409,7 @@ pub const LAYER: &[LayerFigure] = &[
         Fmt::Plain,
     )
     .report(Fmt::Fixed(4))
-    .plot(Line::solid(Panel::Ncc, " test").dashed())
+    .plot(Line::solid(Panel::Ncc, "test").dashed())
     .compare(Fmt::Fixed(3), |s| &s.ncc_test),
     LayerFigure::new("nc1", "NC1", |l| Value::Real(l.train.nc1), Fmt::Plain)
         .report(Fmt::SciFixed(4))

@@ -32,6 +32,7 @@
 //! assert_eq!(cfg.train.epochs, 3);
 //! ```
 
+pub mod chart;
 pub mod cli;
 pub mod compare;
 pub mod compare_figures;

@@ -1,234 +1,18 @@
-//! PNG plots of a run, drawn with `plotters`: the figures of [`crate::figures`] that have a
-//! [`Line`], in the panels of [`PLOT_FILES`].
+//! PNG plots of a run: the figures of [`crate::figures`] that have a [`Line`], in the panels of
+//! [`PLOT_FILES`], drawn by the one renderer of [`crate::chart`] (as the comparison figures are),
+//! lock epochs marked with triangles on the lines.
 
-use crate::compare_figures::OKABE_ITO;
+use crate::chart::{
+    style_entry, write_figure, Band, ChartSpec, Curve, Entry, FigureSpec, OKABE_ITO, SIZE,
+};
 use crate::figures::{Absent, Line, Panel, Value, EPOCH, LAYER, PLOT_FILES};
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use etf_train::EpochRecord;
-use plotters::coord::ranged1d::ValueFormatter;
-use plotters::coord::types::RangedCoordf64;
-use plotters::coord::Shift;
-use plotters::prelude::*;
 use std::path::Path;
 
-const SIZE: (u32, u32) = (960, 600);
-
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("plotting failed: {e}")
-}
-
-/// Axis labels without float noise: parameter counts as integers, small values in
-/// scientific notation.
-fn axis_label(v: &f64) -> String {
-    let a = v.abs();
-    if a >= 1000.0 {
-        format!("{v:.0}")
-    } else if a >= 0.01 || a == 0.0 {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        format!("{v:.1e}")
-    }
-}
-
-fn epoch_range(history: &[EpochRecord]) -> std::ops::Range<f64> {
-    0.5..history.len() as f64 + 0.5
-}
-
-fn lock_epochs(history: &[EpochRecord]) -> Vec<f64> {
-    history
-        .iter()
-        .filter(|r| !r.newly_locked.is_empty())
-        .map(|r| r.epoch as f64)
-        .collect()
-}
-
-/// One line series with a legend entry.
-struct Series {
-    label: String,
-    points: Vec<(f64, f64)>,
-    color: RGBColor,
-    dashed: bool,
-    /// Drawn as a step function (learnable parameters).
-    steps: bool,
-}
-
 /// Okabe–Ito colours (colour-blind safe), as in the comparison figures.
-fn color(i: usize) -> RGBColor {
+fn color(i: usize) -> plotters::style::RGBColor {
     OKABE_ITO[i % OKABE_ITO.len()]
-}
-
-/// The y range of a chart: the finite values padded, a decade at least on a log axis.
-fn y_range(series: &[Series], log_y: bool) -> (f64, f64) {
-    let ys = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .filter(|v| v.is_finite());
-    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    if log_y {
-        lo = lo.max(1e-12);
-        hi = hi.max(lo * 10.0);
-        (lo / 1.5, hi * 1.5)
-    } else {
-        let pad = ((hi - lo) * 0.05).max(1e-3);
-        (lo - pad, hi + pad)
-    }
-}
-
-/// What one chart draws, whichever its y axis.
-struct Lines<'s> {
-    y_desc: &'s str,
-    series: &'s [Series],
-    /// Epochs that locked layers, drawn as vertical red lines from `lo` to `hi`.
-    locks: Vec<f64>,
-    lo: f64,
-    hi: f64,
-}
-
-type Chart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
-
-impl Lines<'_> {
-    // Generic over the y coordinate: a linear and a log axis are different types.
-    fn draw<'a, 'b: 'a, Y>(&self, mut chart: Chart<'a, 'b, Y>) -> Result<()>
-    where
-        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
-    {
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc(self.y_desc)
-            .y_label_formatter(&axis_label)
-            .draw()
-            .map_err(err)?;
-        for s in self.series {
-            draw_series(&mut chart, s)?;
-        }
-        self.draw_locks(&mut chart)
-    }
-
-    fn draw_locks<Y>(&self, chart: &mut Chart<'_, '_, Y>) -> Result<()>
-    where
-        Y: Ranged<ValueType = f64>,
-    {
-        for &e in &self.locks {
-            let line = PathElement::new(vec![(e, self.lo), (e, self.hi)], RED.stroke_width(1));
-            chart.draw_series(std::iter::once(line)).map_err(err)?;
-        }
-        Ok(())
-    }
-}
-
-/// Width of the legend column right of each chart, so no entry covers data.
-const LEGEND_WIDTH: u32 = 250;
-
-/// Draws the legend of `series` (and the lock line, when there are locks) on `area`, one
-/// entry a row: a line sample, solid or dashed as in the chart, and its label.
-fn draw_legend(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    series: &[Series],
-    locks: bool,
-) -> Result<()> {
-    let lock = locks.then(|| ("lock".to_string(), RED, false, 1));
-    let entries = series
-        .iter()
-        .map(|s| (s.label.clone(), s.color, s.dashed, 2))
-        .chain(lock);
-    let font = ("sans-serif", 16).into_font();
-    for (i, (label, color, dashed, width)) in entries.enumerate() {
-        let y = 50 + 22 * i as i32;
-        let style = color.stroke_width(width);
-        if dashed {
-            for x0 in [4, 16] {
-                area.draw(&PathElement::new(vec![(x0, y), (x0 + 8, y)], style))
-                    .map_err(err)?;
-            }
-        } else {
-            area.draw(&PathElement::new(vec![(4, y), (28, y)], style))
-                .map_err(err)?;
-        }
-        area.draw(&Text::new(label, (36, y - 8), font.clone()))
-            .map_err(err)?;
-    }
-    Ok(())
-}
-
-/// `s`'s finite points; a step function's each held until the next point, so a count that
-/// changes at an epoch (parameters, when a layer locks) is drawn as a step, not a slope.
-fn finite_points(s: &Series) -> Vec<(f64, f64)> {
-    let mut pts: Vec<(f64, f64)> = Vec::new();
-    for &(x, y) in s.points.iter().filter(|p| p.1.is_finite()) {
-        if let (true, Some(&(_, prev))) = (s.steps, pts.last()) {
-            pts.push((x, prev));
-        }
-        pts.push((x, y));
-    }
-    pts
-}
-
-/// Draws `s`'s finite points as a line.
-fn draw_series<Y>(chart: &mut Chart<'_, '_, Y>, s: &Series) -> Result<()>
-where
-    Y: Ranged<ValueType = f64>,
-{
-    let pts = finite_points(s);
-    let style = ShapeStyle::from(&s.color).stroke_width(2);
-    if s.dashed {
-        chart
-            .draw_series(DashedLineSeries::new(pts, 6, 4, style))
-            .map_err(err)?;
-    } else {
-        chart
-            .draw_series(LineSeries::new(pts, style))
-            .map_err(err)?;
-    }
-    Ok(())
-}
-
-/// Draws `panel`'s series on `area` with the lock epochs as vertical red lines.
-fn line_chart(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    title: &str,
-    panel: Panel,
-    history: &[EpochRecord],
-) -> Result<()> {
-    let spec = panel.spec();
-    let caption = if spec.titled {
-        format!("{title}: {}", spec.caption)
-    } else {
-        spec.caption.to_string()
-    };
-    let series = panel_series(panel, history);
-    let (lo, hi) = y_range(&series, spec.log_y);
-    let lines = Lines {
-        y_desc: spec.y_desc,
-        series: &series,
-        locks: lock_epochs(history),
-        lo,
-        hi,
-    };
-    let (plot, side) = area.split_horizontally(area.dim_in_pixel().0 - LEGEND_WIDTH);
-    draw_legend(&side, &series, !lines.locks.is_empty())?;
-    let mut builder = ChartBuilder::on(&plot);
-    builder
-        .caption(caption, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(80);
-    let x = epoch_range(history);
-    if spec.log_y {
-        lines.draw(
-            builder
-                .build_cartesian_2d(x, (lo..hi).log_scale())
-                .map_err(err)?,
-        )
-    } else {
-        lines.draw(builder.build_cartesian_2d(x, lo..hi).map_err(err)?)
-    }
 }
 
 /// Where `v` is drawn: absent values per the line's rule (`NaN` is left out).
@@ -247,49 +31,134 @@ fn legend(line: Line, hidden: usize) -> String {
     }
 }
 
-/// The lines of `panel`: its [`EPOCH`] figures' (coloured by their place among the plotted
-/// ones), then one per hidden layer for each of its [`LAYER`] figures.
-fn panel_series(panel: Panel, history: &[EpochRecord]) -> Vec<Series> {
-    let hidden = history[0].layers.len();
-    let points = |get: &dyn Fn(&EpochRecord) -> Value<'_>, line: Line| -> Vec<(f64, f64)> {
-        let at = |r: &EpochRecord| (r.epoch as f64, plotted(get(r), line, hidden));
-        history.iter().map(at).collect()
+/// Epochs (1-based) at which `layer` was locked, or any layer with `None`.
+fn lock_epochs(history: &[EpochRecord], layer: Option<&str>) -> Vec<usize> {
+    let hit = |r: &EpochRecord| match layer {
+        Some(l) => r.newly_locked.iter().any(|n| n == l),
+        None => !r.newly_locked.is_empty(),
     };
-    let plotted_epoch = EPOCH.iter().filter_map(|f| f.plot.map(|l| (f, l)));
-    let epoch = plotted_epoch
+    history
+        .iter()
         .enumerate()
-        .filter(|(_, (_, line))| line.panel == panel)
-        .map(|(i, (f, line))| Series {
-            label: legend(line, hidden),
-            points: points(&|r| (f.value)(r), line),
-            color: color(i),
-            dashed: line.dashed,
-            steps: panel == Panel::Params,
-        });
-    let layer_lines = LAYER.iter().filter_map(|f| f.plot.map(|l| (f, l)));
-    let layers = layer_lines
-        .filter(|(_, line)| line.panel == panel)
-        .flat_map(|(f, line)| (0..hidden).map(move |l| (f, line, l)))
-        .map(|(f, line, l)| Series {
-            label: format!("{}{}", history[0].layers[l].name, line.legend),
-            points: points(&|r| (f.value)(&r.layers[l]), line),
-            color: color(l),
-            dashed: line.dashed,
-            steps: false,
-        });
-    epoch.chain(layers).collect()
+        .filter(|(_, r)| hit(r))
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
-/// Writes one of the [`PLOT_FILES`]: its panels stacked, each 200 pixels taller than its
-/// share of the first one's height so the stacked charts stay readable.
-fn write_file(path: &Path, title: &str, history: &[EpochRecord], panels: &[Panel]) -> Result<()> {
-    let height = SIZE.1 + 200 * (panels.len() as u32 - 1);
-    let root = BitMapBackend::new(path, (SIZE.0, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
-        line_chart(area, title, *panel, history)?;
+/// A curve of one run: its values as the band's mean, no spread.
+fn curve(
+    values: Vec<f64>,
+    color: plotters::style::RGBColor,
+    line: Line,
+    marks: Vec<usize>,
+) -> Curve {
+    let std = vec![0.0; values.len()];
+    Curve {
+        color,
+        dashed: line.dashed,
+        steps: false,
+        markers: false,
+        band: Band { mean: values, std },
+        marks,
     }
-    root.present().map_err(err)
+}
+
+/// The chart of `panel` and its legend entries: its [`EPOCH`] figures' lines (coloured by
+/// their place among the plotted ones), then one line per hidden layer for each of its
+/// [`LAYER`] figures, coloured by layer, with one entry per layer and one per line style.
+fn panel_chart(panel: Panel, title: &str, history: &[EpochRecord]) -> (ChartSpec, Vec<Entry>) {
+    let spec = panel.spec();
+    let hidden = history[0].layers.len();
+    let scaled = |get: &dyn Fn(&EpochRecord) -> Value<'_>, line: Line| -> Vec<f64> {
+        let at = |r: &EpochRecord| plotted(get(r), line, hidden) * spec.scale;
+        history.iter().map(at).collect()
+    };
+    let mut curves = Vec::new();
+    let mut entries = Vec::new();
+    let plotted_epoch = EPOCH.iter().filter_map(|f| f.plot.map(|l| (f, l)));
+    for (i, (f, line)) in plotted_epoch.enumerate() {
+        if line.panel != panel {
+            continue;
+        }
+        let mut c = curve(
+            scaled(&|r| (f.value)(r), line),
+            color(i),
+            line,
+            lock_epochs(history, None),
+        );
+        // A count that changes at an epoch (parameters, when a layer locks) is a step.
+        c.steps = panel == Panel::Params;
+        curves.push(c);
+        entries.push(Entry {
+            color: color(i),
+            ..style_entry(&legend(line, hidden), line.dashed, false)
+        });
+    }
+    let layer_lines: Vec<_> = LAYER
+        .iter()
+        .filter_map(|f| f.plot.map(|l| (f, l)))
+        .filter(|(_, l)| l.panel == panel)
+        .collect();
+    for (k, (f, line)) in layer_lines.iter().enumerate() {
+        for (l, rec) in history[0].layers.iter().enumerate() {
+            // Marks on the first style's line only, so a lock is one triangle.
+            let marks = if k == 0 {
+                lock_epochs(history, Some(&rec.name))
+            } else {
+                Vec::new()
+            };
+            let values = scaled(&|r| (f.value)(&r.layers[l]), *line);
+            curves.push(curve(values, color(l), *line, marks));
+        }
+    }
+    if !layer_lines.is_empty() {
+        for (l, rec) in history[0].layers.iter().enumerate() {
+            entries.push(Entry {
+                color: color(l),
+                ..style_entry(&rec.name, false, false)
+            });
+        }
+        if layer_lines.len() > 1 {
+            for (_, line) in &layer_lines {
+                entries.push(style_entry(line.legend, line.dashed, false));
+            }
+        }
+    }
+    let caption = if spec.titled {
+        format!("{title}: {}", spec.caption)
+    } else {
+        spec.caption.to_string()
+    };
+    let chart = ChartSpec {
+        title: caption,
+        x_desc: "epoch".into(),
+        y_desc: spec.y_desc.into(),
+        y: spec.y,
+        curves,
+    };
+    (chart, entries)
+}
+
+/// The figure of one of the [`PLOT_FILES`]: its panels stacked, one legend strip above.
+fn figure(file: &str, title: &str, history: &[EpochRecord], panels: &[Panel]) -> FigureSpec {
+    let mut charts = Vec::new();
+    let mut legend: Vec<Entry> = Vec::new();
+    for p in panels {
+        let (chart, entries) = panel_chart(*p, title, history);
+        charts.push(chart);
+        legend.extend(entries);
+    }
+    if !lock_epochs(history, None).is_empty() {
+        legend.push(style_entry("layer locked", false, true));
+    }
+    let extra = 600 * (panels.len() as u32).saturating_sub(1);
+    FigureSpec {
+        stem: file.trim_end_matches(".png").to_string(),
+        size: (SIZE.0, SIZE.1 + extra),
+        cols: 1,
+        charts,
+        legend,
+    }
 }
 
 /// Writes the [`PLOT_FILES`] into `dir`: `accuracy.png` (with the learnable parameters),
@@ -299,7 +168,7 @@ pub fn write_plots(dir: &Path, title: &str, history: &[EpochRecord]) -> Result<(
         return Ok(());
     }
     for (file, panels) in PLOT_FILES {
-        write_file(&dir.join(file), title, history, panels)?;
+        write_figure(dir, &figure(file, title, history, panels), false)?;
     }
     Ok(())
 }
@@ -316,5 +185,29 @@ mod tests {
         for f in ["accuracy.png", "ncc.png", "nc1.png", "effective_depth.png"] {
             assert!(out.join(f).metadata().unwrap().len() > 1000, "{f}");
         }
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_layer_panel_has_one_line_per_layer_and_style_and_marks_its_locks() {
+        let h = crate::output::sample::history();
+        let (chart, legend) = panel_chart(Panel::Ncc, "demo", &h);
+        let layers = h[0].layers.len();
+        assert_eq!(chart.curves.len(), 2 * layers, "train and test per layer");
+        let texts: Vec<&str> = legend.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(&texts[layers..], ["train probe", "test"]);
+        for (l, rec) in h[0].layers.iter().enumerate() {
+            assert_eq!(chart.curves[l].marks, lock_epochs(&h, Some(&rec.name)));
+            assert!(chart.curves[layers + l].marks.is_empty());
+        }
+        // The accuracy panel is in percent.
+        let (acc, _) = panel_chart(Panel::Accuracy, "demo", &h);
+        let test = acc.curves[1].band.mean[0];
+        assert!((test - 100.0 * h[0].test_accuracy).abs() < 1e-9);
     }
 }
