@@ -250,19 +250,34 @@ fn run_experiment(
     let opts = options(&cfg, c)?;
     tracing::info!(experiment = %cfg.name, jobs = all.len(), out = %out.display(), device = ?opts.device, "starting");
     run_jobs(&cfg, &all, &out, &opts)?;
-    let dirs: Vec<PathBuf> = all
+    if all
         .iter()
-        .map(|j| j.dir(&out))
-        .filter(|d| d.join(crate::run::SUMMARY).exists())
-        .collect();
-    if dirs.is_empty() {
+        .all(|j| !j.dir(&out).join(crate::run::SUMMARY).exists())
+    {
         return Ok(());
     }
-    let found = find_summaries(&dirs, false)?;
-    let table = compare_table(&found);
+    write_sweep_comparison(&out)
+}
+
+/// Writes `out/comparison.md` and the figures of every finished run in `out`, not only this
+/// invocation's: each shard of a sharded sweep ends here, and the one that ends last writes
+/// the whole sweep. A lock on `out/comparison.lock` makes reading the runs and writing the
+/// table one step, so a shard that read fewer runs cannot overwrite a fuller table.
+fn write_sweep_comparison(out: &Path) -> Result<()> {
+    let lock_path = out.join("comparison.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("cannot create {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let found = find_summaries(&[out.to_path_buf()], false)?;
+    for (dir, why) in &found.skipped {
+        tracing::warn!(run = %dir.display(), "left out of the comparison: {why}");
+    }
+    let table = compare_table(&found.runs);
     println!("\n{table}");
     write_atomic(&out.join("comparison.md"), table.as_bytes())?;
-    let figures = write_comparison_figures(&out, &found, None)?;
+    let figures = write_comparison_figures(out, &found.runs, None)?;
+    drop(lock);
     println!(
         "runs in {}; table in {}",
         out.display(),
@@ -300,7 +315,8 @@ fn compare(
     figures: Option<PathBuf>,
 ) -> Result<()> {
     let found = find_summaries(runs, partial)?;
-    if found.is_empty() {
+    if found.runs.is_empty() {
+        found.skipped_error()?;
         if partial {
             bail!("no runs (summary.json or checkpoint) under {:?}", runs);
         }
@@ -310,7 +326,7 @@ fn compare(
             runs
         );
     }
-    println!("{}", compare_table_with(&found, opts)?);
+    println!("{}", compare_table_with(&found.runs, opts)?);
     // A file given first (a summary.json, say) stands for its folder.
     let dir = figures.unwrap_or_else(|| match &runs[0] {
         d if d.is_dir() => d.clone(),
@@ -319,9 +335,9 @@ fn compare(
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let written = write_comparison_figures(&dir, &found, layers_of)?;
+    let written = write_comparison_figures(&dir, &found.runs, layers_of)?;
     eprintln!("{}", figure_lines(&written));
-    Ok(())
+    found.skipped_error()
 }
 
 /// Prints an error with its whole context chain and turns it into a failing exit status.

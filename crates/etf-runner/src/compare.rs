@@ -11,33 +11,187 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The runs found under some paths, and the ones that could not be read.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Each run directory found, once, with its summary, sorted by path.
+    pub runs: Vec<(PathBuf, RunSummary)>,
+    /// Run directories left out, each with why (an unreadable summary or config).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl Found {
+    /// An error naming every skipped run, if there are any: called after the table and figures
+    /// of the others are out, so one bad run costs its own row only, never silently.
+    pub fn skipped_error(&self) -> Result<()> {
+        if self.skipped.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(d, why)| format!("  {}: {why}", d.display()))
+            .collect();
+        bail!(
+            "{} run(s) could not be read and were left out:\n{}",
+            self.skipped.len(),
+            list.join("\n")
+        )
+    }
+}
+
 /// Finds every `summary.json` under the given paths (a run directory or any folder above runs).
 /// With `unfinished`, a run directory holding a checkpoint but no summary yet (a run still
 /// going, or stopped) counts too, summarised at its last completed epoch.
-pub fn find_summaries(paths: &[PathBuf], unfinished: bool) -> Result<Vec<(PathBuf, RunSummary)>> {
-    let mut out = Vec::new();
+///
+/// Each directory is visited once, however often it is reached (the same path given twice,
+/// a symbolic link to a folder already seen, a link loop). A run whose summary or
+/// `config.toml` cannot be read is reported in [`Found::skipped`] and left out. Runs that share
+/// an experiment and variant name but trained different configurations are told apart: their
+/// variant is renamed after the keys that differ (`adaptive (model.width = 512)`), so they are
+/// never averaged together.
+pub fn find_summaries(paths: &[PathBuf], unfinished: bool) -> Result<Found> {
+    let mut found = Found::default();
+    let mut configs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for p in paths {
         if !p.exists() {
             bail!("{}: no such run directory", p.display());
         }
-        walk(p, unfinished, &mut out)?;
+        walk(p, unfinished, &mut seen, &mut found, &mut configs)?;
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    distinguish(&mut found.runs, &configs);
+    found.runs.sort_by(|a, b| a.0.cmp(&b.0));
+    found.skipped.sort();
+    Ok(found)
 }
 
-fn walk(dir: &Path, unfinished: bool, out: &mut Vec<(PathBuf, RunSummary)>) -> Result<()> {
-    let summary = dir.join(crate::run::SUMMARY);
-    if summary.is_file() {
-        let text = std::fs::read_to_string(&summary)
-            .with_context(|| format!("cannot read {}", summary.display()))?;
-        let s: RunSummary = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a run summary", summary.display()))?;
-        out.push((dir.to_path_buf(), s));
+/// A run's configuration as flat `key = value` pairs, without the keys that do not change
+/// what it trains or measures (where it ran, where the data lies, what else it writes).
+type ConfigKeys = BTreeMap<String, String>;
+
+/// Keys (or key prefixes ending in `.`) of a run's `config.toml` left out of its identity.
+const NOT_IDENTITY: &[&str] = &[
+    "seeds",
+    "description",
+    "data.root",
+    "train.device",
+    "output.",
+];
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut ConfigKeys) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        // A run's config holds its one variant as a one-entry array of tables.
+        toml::Value::Array(a) if a.len() == 1 && a[0].is_table() => flatten(prefix, &a[0], out),
+        other => {
+            let skip = NOT_IDENTITY
+                .iter()
+                .any(|n| prefix == *n || (n.ends_with('.') && prefix.starts_with(n)));
+            if !skip {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+}
+
+/// The identity of the run in `dir`: its `config.toml` flattened.
+fn config_keys(dir: &Path) -> Result<ConfigKeys> {
+    let path = dir.join(crate::run::CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let value: toml::Value =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+    let mut keys = ConfigKeys::new();
+    flatten("", &value, &mut keys);
+    Ok(keys)
+}
+
+/// Renames the variant of runs that share `(experiment, variant)` with runs of another
+/// configuration after the keys whose values differ among them, and warns that it did.
+fn distinguish(runs: &mut [(PathBuf, RunSummary)], configs: &[ConfigKeys]) {
+    let mut by_name: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, (_, s)) in runs.iter().enumerate() {
+        let key = (s.head.experiment.clone(), s.head.variant.clone());
+        by_name.entry(key).or_default().push(i);
+    }
+    for ((experiment, variant), members) in by_name {
+        let distinct: std::collections::BTreeSet<&ConfigKeys> =
+            members.iter().map(|&i| &configs[i]).collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let keys: std::collections::BTreeSet<&String> =
+            distinct.iter().flat_map(|c| c.keys()).collect();
+        let differing: Vec<&String> = keys
+            .into_iter()
+            .filter(|k| {
+                let values: std::collections::BTreeSet<Option<&String>> =
+                    distinct.iter().map(|c| c.get(*k)).collect();
+                values.len() > 1
+            })
+            .collect();
+        tracing::warn!(
+            "runs named {experiment}/{variant} trained {} different configurations (they differ \
+             in {}): shown apart, never averaged",
+            distinct.len(),
+            differing
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for i in members {
+            let values: Vec<String> = differing
+                .iter()
+                .map(|k| {
+                    let v = configs[i].get(*k).map_or("(unset)", String::as_str);
+                    format!("{k} = {v}")
+                })
+                .collect();
+            runs[i].1.head.variant = format!("{variant} ({})", values.join(", "));
+        }
+    }
+}
+
+fn walk(
+    dir: &Path,
+    unfinished: bool,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    found: &mut Found,
+    configs: &mut Vec<ConfigKeys>,
+) -> Result<()> {
+    // The real path, so a folder reached twice (by a link, or given twice) counts once.
+    let real =
+        std::fs::canonicalize(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if !seen.insert(real) {
         return Ok(());
     }
-    if unfinished && dir.join(crate::run::CHECKPOINT).is_file() {
-        out.push((dir.to_path_buf(), unfinished_summary(dir)?));
+    let summary = dir.join(crate::run::SUMMARY);
+    let read = if summary.is_file() {
+        Some(read_summary(&summary))
+    } else if unfinished && dir.join(crate::run::CHECKPOINT).is_file() {
+        Some(unfinished_summary(dir))
+    } else {
+        None
+    };
+    if let Some(read) = read {
+        match read.and_then(|s| Ok((s, config_keys(dir)?))) {
+            Ok((s, keys)) => {
+                found.runs.push((dir.to_path_buf(), s));
+                configs.push(keys);
+            }
+            Err(e) => found.skipped.push((dir.to_path_buf(), format!("{e:#}"))),
+        }
         return Ok(());
     }
     if dir.is_dir() {
@@ -48,10 +202,16 @@ fn walk(dir: &Path, unfinished: bool, out: &mut Vec<(PathBuf, RunSummary)>) -> R
             .collect();
         entries.sort();
         for e in entries {
-            walk(&e, unfinished, out)?;
+            walk(&e, unfinished, seen, found, configs)?;
         }
     }
     Ok(())
+}
+
+fn read_summary(path: &Path) -> Result<RunSummary> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", path.display()))
 }
 
 /// The summary of an unfinished run at its last completed epoch, from the history its

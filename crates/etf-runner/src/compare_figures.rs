@@ -151,7 +151,7 @@ struct Group {
 
 /// The runs grouped by variant (by `experiment: variant` when several experiments are
 /// compared), baselines first and then by name, each with its colour. Runs without a
-/// `metrics.csv` are left out with a warning.
+/// readable `metrics.csv` are left out with a warning.
 fn groups(runs: &[(PathBuf, RunSummary)]) -> Result<Vec<Group>> {
     let experiments: std::collections::BTreeSet<&str> = runs
         .iter()
@@ -170,7 +170,10 @@ fn groups(runs: &[(PathBuf, RunSummary)]) -> Result<Vec<Group>> {
             s.head.variant.clone()
         };
         let key = (s.head.kind != VariantKind::Baseline, label);
-        by.entry(key).or_default().push(Metrics::read(&path)?);
+        match Metrics::read(&path) {
+            Ok(m) => by.entry(key).or_default().push(m),
+            Err(e) => tracing::warn!(run = %dir.display(), "left out of the figures: {e:#}"),
+        }
     }
     let colored = by
         .into_iter()

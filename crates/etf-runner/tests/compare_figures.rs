@@ -1,44 +1,10 @@
 //! `etf compare` writes the comparison figures: a two-variant × two-seed synthetic sweep of two
 //! epochs, compared into a folder of its own.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-const CONFIG: &str = r#"
-name = "synthetic-figures"
-seeds = [0, 1]
-[data]
-dataset = "synthetic"
-probe_size = 200
-[data.synthetic]
-num_classes = 4
-dim = 16
-train_per_class = 100
-test_per_class = 40
-separation = 3.0
-noise_std = 1.0
-seed = 1
-[model]
-kind = "mlp"
-depth = 3
-width = 32
-[train]
-epochs = 2
-batch_size = 64
-device = "cpu"
-[train.optimizer]
-kind = "sgd"
-lr = 0.02
-momentum = 0.9
-[[variant]]
-name = "baseline"
-kind = "baseline"
-[[variant]]
-name = "adaptive"
-kind = "adaptive"
-tau = 0.5
-patience = 1
-"#;
+use common::{etf, s, TINY_SWEEP};
+use std::path::Path;
 
 const FIGURES: [&str; 7] = [
     "test_accuracy",
@@ -49,18 +15,6 @@ const FIGURES: [&str; 7] = [
     "layers_nc1",
     "layers_ncc_per_epoch_adaptive",
 ];
-
-fn etf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etf"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("runs etf")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn assert_figure(dir: &Path, stem: &str) {
     let png = std::fs::read(dir.join(format!("{stem}.png"))).unwrap();
@@ -81,7 +35,7 @@ fn assert_figure(dir: &Path, stem: &str) {
 fn compare_writes_figures_of_a_two_variant_two_seed_sweep() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("exp.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, TINY_SWEEP).unwrap();
     let out = tmp.path().join("runs");
     let r = etf(&["sweep", s(&cfg), "--out", s(&out), "--threads", "1"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

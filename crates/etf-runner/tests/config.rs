@@ -1,10 +1,12 @@
 //! The experiment file's keys: every one documented in `docs/config.md`, and `etf config`
 //! printing the resolved configuration with its defaults.
 
+mod common;
+
+use common::etf;
 use etf_runner::config::ExperimentConfig;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
 /// Keys the docs may list that this build's configuration lacks: `output.tensorboard` comes
 /// with the TensorBoard writer, merged separately.
@@ -171,14 +173,6 @@ fn every_enum_value_is_documented() {
             "docs/config.md lacks `{value}`"
         );
     }
-}
-
-fn etf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etf"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("runs etf")
 }
 
 /// A file that leaves most keys to their defaults.
