@@ -568,14 +568,11 @@ pub fn write_comparison_figures(
 /// Writes `f` as PNG and SVG, each atomically (a temporary file renamed).
 fn write_figure(dir: &Path, f: &FigureSpec) -> Result<Vec<PathBuf>> {
     let png = dir.join(format!("{}.png", f.stem));
-    // The bitmap backend picks the format from the extension, so the temporary name ends so.
-    let tmp = dir.join(format!(".{}.tmp.png", f.stem));
-    {
-        let root = BitMapBackend::new(&tmp, f.size).into_drawing_area();
+    etf_train::atomic::write_atomic_with(&png, |tmp| {
+        let root = BitMapBackend::new(tmp, f.size).into_drawing_area();
         render(&root, f)?;
-        root.present().map_err(err)?;
-    }
-    std::fs::rename(&tmp, &png).with_context(|| format!("cannot write {}", png.display()))?;
+        root.present().map_err(err)
+    })?;
     let svg = dir.join(format!("{}.svg", f.stem));
     let mut text = String::new();
     {

@@ -282,14 +282,17 @@ fn panel_series(panel: Panel, history: &[EpochRecord]) -> Vec<Series> {
 
 /// Writes one of the [`PLOT_FILES`]: its panels stacked, each 200 pixels taller than its
 /// share of the first one's height so the stacked charts stay readable.
+/// Written atomically, so a plot is never seen half-drawn.
 fn write_file(path: &Path, title: &str, history: &[EpochRecord], panels: &[Panel]) -> Result<()> {
     let height = SIZE.1 + 200 * (panels.len() as u32 - 1);
-    let root = BitMapBackend::new(path, (SIZE.0, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
-        line_chart(area, title, *panel, history)?;
-    }
-    root.present().map_err(err)
+    etf_train::atomic::write_atomic_with(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (SIZE.0, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        for (area, panel) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+            line_chart(area, title, *panel, history)?;
+        }
+        root.present().map_err(err)
+    })
 }
 
 /// Writes the [`PLOT_FILES`] into `dir`: `accuracy.png` (with the learnable parameters),
