@@ -469,7 +469,9 @@ fn train_epochs(
         }
         let epoch = trainer.epochs_done() + 1;
         if let Some(signal) = opts.stop.signal() {
-            return Err(stopped(job, dir, signal, format!("before epoch {epoch}")));
+            let at = format!("before epoch {epoch}");
+            log_line(dir, &format!("stopped by {} {at}", signal_name(signal)))?;
+            return Err(stopped(job, dir, signal, at));
         }
         let of = job.config.train.epochs;
         let mut bar = Bar::new(
