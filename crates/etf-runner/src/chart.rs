@@ -108,18 +108,11 @@ pub(crate) fn style_entry(text: &str, dashed: bool, mark: bool) -> Entry {
 /// files written.
 pub(crate) fn write_figure(dir: &Path, f: &FigureSpec, svg: bool) -> Result<Vec<PathBuf>> {
     let png = dir.join(format!("{}.png", f.stem));
-    // The bitmap backend writes the file itself and picks the format from the extension, so it
-    // draws into a temporary sibling ending in `.png`, which is then synced and renamed.
-    let tmp = dir.join(format!(".{}.{}.tmp.png", f.stem, std::process::id()));
-    let drawn = (|| {
-        let root = BitMapBackend::new(&tmp, f.size).into_drawing_area();
+    etf_train::atomic::write_atomic_with(&png, |tmp| {
+        let root = BitMapBackend::new(tmp, f.size).into_drawing_area();
         render(&root, f)?;
         root.present().map_err(err)
-    })();
-    if let Err(e) = drawn.and_then(|()| Ok(etf_train::atomic::commit(&tmp, &png)?)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.context(format!("cannot write {}", png.display())));
-    }
+    })?;
     let mut written = vec![png];
     if svg {
         let path = dir.join(format!("{}.svg", f.stem));

@@ -8,11 +8,13 @@ use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
 use crate::job::Job;
-use crate::run::{run_jobs, RunOptions};
+use crate::run::{run_jobs, RunOptions, Stop, Stopped, EXIT_STOPPED};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Adaptive-ETF and ETF-Transformer experiments with neural-collapse diagnostics.
 #[derive(Parser, Debug)]
@@ -218,7 +220,27 @@ fn options(cfg: &ExperimentConfig, c: &CommonArgs) -> Result<RunOptions> {
         force: c.force,
         progress: true,
         stop_after: c.stop_after,
+        stop: stop_on_signals()?,
     })
+}
+
+/// Turns the first SIGTERM or SIGINT into a request to stop after the current step (the run
+/// checkpoints there and exits with [`EXIT_STOPPED`]); a second one, of either kind, exits at
+/// once with the status of death by that signal (143 or 130).
+fn stop_on_signals() -> Result<Stop> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Stop::default();
+    let seen = Arc::new(AtomicBool::new(false));
+    for (signal, status) in [(SIGTERM, 143), (SIGINT, 130)] {
+        // Handlers run in the order registered: the exit checks the flag before it is set.
+        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&seen))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&seen)))
+            .and_then(|_| {
+                signal_hook::flag::register_usize(signal, Arc::clone(&stop.0), signal as usize)
+            })
+            .context("cannot install the SIGTERM / SIGINT handlers")?;
+    }
+    Ok(stop)
 }
 
 /// Runs an experiment: every selected variant for each seed, then prints and writes the table.
@@ -340,10 +362,15 @@ fn compare(
     found.skipped_error()
 }
 
-/// Prints an error with its whole context chain and turns it into a failing exit status.
+/// Prints an error with its whole context chain and turns it into the exit status: 1, or
+/// [`EXIT_STOPPED`] for a run a signal stopped after writing its checkpoint.
 pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Stopped>().is_some() => {
+            eprintln!("stopped: {e:#}");
+            std::process::ExitCode::from(EXIT_STOPPED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -70,7 +70,7 @@ pub fn find_summaries(paths: &[PathBuf], unfinished: bool) -> Result<Found> {
 /// what it trains or measures (where it ran, where the data lies, what else it writes).
 type ConfigKeys = BTreeMap<String, String>;
 
-/// Keys (or key prefixes ending in `.`) of a run's `config.toml` left out of its identity.
+/// Keys (or key prefixes ending in `.`) of a run's configuration left out of its identity.
 const NOT_IDENTITY: &[&str] = &[
     "seeds",
     "description",
@@ -79,40 +79,16 @@ const NOT_IDENTITY: &[&str] = &[
     "output.",
 ];
 
-fn flatten(prefix: &str, v: &toml::Value, out: &mut ConfigKeys) {
-    match v {
-        toml::Value::Table(t) => {
-            for (k, v) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        // A run's config holds its one variant as a one-entry array of tables.
-        toml::Value::Array(a) if a.len() == 1 && a[0].is_table() => flatten(prefix, &a[0], out),
-        other => {
-            let skip = NOT_IDENTITY
-                .iter()
-                .any(|n| prefix == *n || (n.ends_with('.') && prefix.starts_with(n)));
-            if !skip {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-}
-
-/// The identity of the run in `dir`: its `config.toml` flattened.
+/// The identity of the run in `dir`: its `config.toml`'s values by key
+/// ([`crate::config::key_values`]), less [`NOT_IDENTITY`].
 fn config_keys(dir: &Path) -> Result<ConfigKeys> {
-    let path = dir.join(crate::run::CONFIG);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let value: toml::Value =
-        toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
-    let mut keys = ConfigKeys::new();
-    flatten("", &value, &mut keys);
+    let cfg = ExperimentConfig::load(&dir.join(crate::run::CONFIG), &[])?;
+    let mut keys = crate::config::key_values(&cfg)?;
+    keys.retain(|k, _| {
+        !NOT_IDENTITY
+            .iter()
+            .any(|n| k == n || (n.ends_with('.') && k.starts_with(n)))
+    });
     Ok(keys)
 }
 

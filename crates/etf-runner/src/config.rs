@@ -595,6 +595,88 @@ impl ExperimentConfig {
     }
 }
 
+/// The keys (as `--set` paths, variants by name: `variant.adaptive.tau`) whose values differ
+/// between two configurations, defaults written out on both sides first, so that a key left
+/// at its default and the same default written out count as equal.
+///
+/// ```
+/// # let text = r#"
+/// # name = "d"
+/// # [data]
+/// # dataset = "synthetic"
+/// # [model]
+/// # kind = "mlp"
+/// # depth = 2
+/// # width = 8
+/// # [train]
+/// # epochs = 1
+/// # batch_size = 4
+/// # [train.optimizer]
+/// # kind = "sgd"
+/// # lr = 0.1
+/// # [[variant]]
+/// # name = "a"
+/// # kind = "adaptive"
+/// # "#;
+/// use etf_runner::config::{changed_keys, ExperimentConfig};
+/// let a = ExperimentConfig::parse(text, &[]).unwrap();
+/// let b = ExperimentConfig::parse(text, &["model.width=16".into(), "variant.a.patience=5".into()]).unwrap();
+/// assert_eq!(changed_keys(&a, &b).unwrap(), ["model.width"]);
+/// ```
+pub fn changed_keys(a: &ExperimentConfig, b: &ExperimentConfig) -> Result<Vec<String>> {
+    let (a, b) = (key_values(a)?, key_values(b)?);
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Every value of `c` by its `--set` path (variants by name: `variant.adaptive.tau`), as TOML
+/// text, with the defaults that optional keys stand for written out.
+pub fn key_values(c: &ExperimentConfig) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut c = c.clone();
+    c.fill_defaults();
+    let mut out = std::collections::BTreeMap::new();
+    flatten("", &toml::Value::try_from(&c)?, &mut out);
+    Ok(out)
+}
+
+/// Leaf values of `v` by dotted path; an array of named tables is keyed by the names.
+fn flatten(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&join(k), v, out);
+            }
+        }
+        toml::Value::Array(items)
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i.get("name").and_then(|n| n.as_str()).is_some()) =>
+        {
+            for i in items {
+                flatten(&join(i["name"].as_str().unwrap_or_default()), i, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()

@@ -46,4 +46,5 @@ pub mod model;
 pub mod output;
 pub mod plots;
 pub mod run;
+pub mod run_lock;
 pub mod tensorboard;

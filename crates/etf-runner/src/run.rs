@@ -1,19 +1,83 @@
 //! Running one job (one variant, one seed) into its run directory, with checkpoints and resume.
+//!
+//! A run directory has one writer at a time ([`crate::run_lock`]). `--resume` continues only the
+//! run the directory holds: the configuration must be the run's own, but for the keys in
+//! [`RESUMABLE_KEYS`], and nothing in the directory is written before the checkpoint has been
+//! restored. A SIGTERM or SIGINT ([`Stop`]) ends the run after the current step with a
+//! checkpoint that resumes at that step.
 
-use crate::config::ExperimentConfig;
+use crate::config::{changed_keys, ExperimentConfig};
 use crate::io::write_atomic;
 use crate::job::Job;
 use crate::model::AnyModel;
 use crate::output::{report_markdown, write_metrics_csv, RunSummary, SummaryHead};
 use crate::plots::write_plots;
+use crate::run_lock::{RunLock, LOCK};
 use crate::tensorboard::TensorBoard;
 use anyhow::{bail, Context, Result};
 use etf_data::{Dataset, Split};
-use etf_train::{Checkpoint, EpochRecord, Progress, RunData, Trainer};
+use etf_train::{Checkpoint, EpochOutcome, EpochRecord, Progress, RunData, Trainer};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 use tch::Device;
+
+/// The keys `--resume` lets change, each safe mid-run: `train.epochs` (to extend a run, also a
+/// finished one; not below the epochs done), where the data is and which device trains, the
+/// batch size of the measuring passes (memory only), the TensorBoard switch and the
+/// description. Any other change is refused, naming the keys.
+pub const RESUMABLE_KEYS: [&str; 6] = [
+    "train.epochs",
+    "train.device",
+    "train.eval_batch_size",
+    "data.root",
+    "output.tensorboard",
+    "description",
+];
+
+/// The exit status of a run stopped by a first SIGTERM or SIGINT after writing a checkpoint
+/// that `--resume` continues from (`EX_TEMPFAIL`: try again).
+pub const EXIT_STOPPED: u8 = 75;
+
+/// The signal that asked the run to stop (0: none yet), set by the signal handlers the binary
+/// installs; the trainer reads it after every step.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(pub Arc<AtomicUsize>);
+
+impl Stop {
+    /// The signal received, if any.
+    pub fn signal(&self) -> Option<i32> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            s => i32::try_from(s).ok(),
+        }
+    }
+}
+
+/// A run stopped by a signal, its checkpoint written: the binary exits with [`EXIT_STOPPED`].
+#[derive(Debug, thiserror::Error)]
+#[error("{label}: stopped by {signal} {at}; `--resume` continues from there ({dir})")]
+pub struct Stopped {
+    /// The job.
+    pub label: String,
+    /// `SIGTERM` or `SIGINT`.
+    pub signal: String,
+    /// Where it stopped, in words.
+    pub at: String,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// The name of a signal number.
+fn signal_name(signal: i32) -> String {
+    match signal {
+        15 => "SIGTERM".into(),
+        2 => "SIGINT".into(),
+        s => format!("signal {s}"),
+    }
+}
 
 /// How jobs run.
 #[derive(Clone, Debug)]
@@ -28,6 +92,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop after this many epochs of this invocation (a test hook to simulate an interruption).
     pub stop_after: Option<usize>,
+    /// Set when a SIGTERM or SIGINT arrived: the run checkpoints after the current step and
+    /// stops.
+    pub stop: Stop,
 }
 
 /// The data of an experiment, loaded once and moved to the device once.
@@ -87,14 +154,56 @@ pub const CONFIG: &str = "config.toml";
 /// The summary of a finished run.
 pub const SUMMARY: &str = "summary.json";
 
-/// A per-epoch progress bar on a terminal.
-struct Bar(Option<indicatif::ProgressBar>);
+/// The test hook `ETF_TEST_SIGTERM_AFTER_STEPS=N[,N…]`: the process sends itself a SIGTERM after
+/// its N-th training step (counted over the job's epochs in this invocation), once per entry,
+/// so a test can interrupt a run at a known step.
+#[derive(Default)]
+struct TestSignals {
+    at: Vec<usize>,
+    taken: usize,
+}
 
-impl Bar {
-    fn new(show: bool, label: String, steps: usize) -> Self {
-        if !show {
-            return Bar(None);
+impl TestSignals {
+    fn from_env() -> Result<Self> {
+        let Ok(v) = std::env::var("ETF_TEST_SIGTERM_AFTER_STEPS") else {
+            return Ok(Self::default());
+        };
+        let at = v
+            .split(',')
+            .map(|x| x.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("ETF_TEST_SIGTERM_AFTER_STEPS={v:?}: expected N[,N…]"))?;
+        Ok(Self { at, taken: 0 })
+    }
+
+    fn step(&mut self) {
+        self.taken += 1;
+        for _ in self.at.iter().filter(|&&n| n == self.taken) {
+            let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
         }
+    }
+}
+
+/// A per-epoch progress bar on a terminal; also where the trainer learns of a stop signal.
+struct Bar<'a> {
+    pb: Option<indicatif::ProgressBar>,
+    stop: &'a Stop,
+    hook: &'a mut TestSignals,
+}
+
+impl<'a> Bar<'a> {
+    fn new(
+        show: bool,
+        label: String,
+        steps: usize,
+        stop: &'a Stop,
+        hook: &'a mut TestSignals,
+    ) -> Self {
+        let pb = show.then(|| Self::bar(label, steps));
+        Bar { pb, stop, hook }
+    }
+
+    fn bar(label: String, steps: usize) -> indicatif::ProgressBar {
         let pb = indicatif::ProgressBar::new(steps as u64);
         let style = indicatif::ProgressStyle::with_template(
             "{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})",
@@ -103,13 +212,14 @@ impl Bar {
         .progress_chars("=> ");
         pb.set_style(style);
         pb.set_prefix(label);
-        Bar(Some(pb))
+        pb
     }
 }
 
-impl Progress for Bar {
+impl Progress for Bar<'_> {
     fn step(&mut self, step: usize, _steps: usize, running: Option<(f64, f64)>) {
-        if let Some(pb) = &self.0 {
+        self.hook.step();
+        if let Some(pb) = &self.pb {
             pb.set_position(step as u64);
             if let Some((loss, acc)) = running {
                 pb.set_message(format!("loss {loss:.4} acc {acc:.4}"));
@@ -117,7 +227,10 @@ impl Progress for Bar {
         }
     }
     fn wants_loss(&self) -> bool {
-        self.0.is_some()
+        self.pb.is_some()
+    }
+    fn stop(&self) -> bool {
+        self.stop.signal().is_some()
     }
 }
 
@@ -148,63 +261,177 @@ fn epoch_line(r: &EpochRecord) -> String {
     )
 }
 
-/// Prepares `dir` for a job: refuses to overwrite a run without `--force`; returns the finished
-/// summary when `--resume` finds the job already done.
-fn prepare_dir(dir: &Path, opts: &RunOptions) -> Result<Option<RunSummary>> {
+/// What a locked run directory holds for a job.
+enum Prepared {
+    /// A finished run that `--resume` keeps as it is.
+    Finished(Box<RunSummary>),
+    /// Nothing yet (or cleared by `--force`): train from the start.
+    Fresh,
+    /// A run to continue from its checkpoint (`finished`: a finished run whose `train.epochs`
+    /// grew).
+    Resume { finished: bool },
+}
+
+/// Checks what `dir` (locked) holds against the job and the options: refuses to overwrite a
+/// run without `--force`, and on `--resume` refuses a configuration that differs from the run's
+/// own in any key but [`RESUMABLE_KEYS`]. Writes nothing but what `--force` clears.
+fn prepare_dir(dir: &Path, job: &Job, opts: &RunOptions) -> Result<Prepared> {
     let summary = dir.join(SUMMARY);
     let checkpoint = dir.join(CHECKPOINT);
     if opts.force {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        clear_dir(dir)?;
+        return Ok(Prepared::Fresh);
+    }
+    if !opts.resume {
+        if summary.exists() {
+            bail!(
+                "{} already holds a finished run; pass --force to overwrite it",
+                dir.display()
+            );
         }
-    } else if summary.exists() {
-        if opts.resume {
-            let text = std::fs::read_to_string(&summary)?;
-            return Ok(Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("reading {}", summary.display()))?,
-            ));
+        if checkpoint.exists() {
+            bail!(
+                "{} holds an unfinished run; pass --resume to continue it or --force to start over",
+                dir.display()
+            );
         }
+        return Ok(Prepared::Fresh);
+    }
+    let saved = check_resume_config(dir, job)?;
+    if !summary.exists() {
+        return Ok(if checkpoint.exists() {
+            Prepared::Resume { finished: false }
+        } else {
+            Prepared::Fresh
+        });
+    }
+    let done = saved.map_or(0, |c| c.train.epochs);
+    if job.config.train.epochs > done && checkpoint.exists() {
+        return Ok(Prepared::Resume { finished: true });
+    }
+    let text = std::fs::read_to_string(&summary)
+        .with_context(|| format!("cannot read {}", summary.display()))?;
+    Ok(Prepared::Finished(Box::new(
+        serde_json::from_str(&text).with_context(|| format!("reading {}", summary.display()))?,
+    )))
+}
+
+/// Compares the job's configuration with the run's `config.toml` (when there is one): any key
+/// that differs and is not in [`RESUMABLE_KEYS`] is an error listing every such key, and
+/// `train.epochs` may not fall below the epochs the run has done. Returns the run's own.
+fn check_resume_config(dir: &Path, job: &Job) -> Result<Option<ExperimentConfig>> {
+    let path = dir.join(CONFIG);
+    if !path.exists() {
+        if dir.join(CHECKPOINT).exists() {
+            bail!(
+                "{} holds a checkpoint but no {CONFIG}, so --resume cannot check that it \
+                 continues the same run; pass --force to start over",
+                dir.display()
+            );
+        }
+        return Ok(None);
+    }
+    let saved = ExperimentConfig::load(&path, &[])
+        .with_context(|| format!("reading the run's own configuration {}", path.display()))?;
+    let changed = changed_keys(&saved, &job.config)?;
+    let refused: Vec<&String> = changed
+        .iter()
+        .filter(|k| !RESUMABLE_KEYS.contains(&k.as_str()))
+        .collect();
+    if !refused.is_empty() {
+        let keys: Vec<&str> = refused.iter().map(|k| k.as_str()).collect();
         bail!(
-            "{} already holds a finished run; pass --force to overwrite it",
-            dir.display()
-        );
-    } else if checkpoint.exists() && !opts.resume {
-        bail!(
-            "{} holds an unfinished run; pass --resume to continue it or --force to start over",
+            "--resume: the configuration differs from the run's own ({}) in {}; a run \
+             continues only with the settings it started with (--resume may change only {}); \
+             nothing was changed in {}",
+            path.display(),
+            keys.join(", "),
+            RESUMABLE_KEYS.join(", "),
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(None)
+    if job.config.train.epochs < saved.train.epochs && dir.join(SUMMARY).exists() {
+        bail!(
+            "--resume: train.epochs = {} is below the {} epochs the finished run in {} has done",
+            job.config.train.epochs,
+            saved.train.epochs,
+            dir.display()
+        );
+    }
+    Ok(Some(saved))
 }
 
-/// Runs one job to the end (or to `opts.stop_after` epochs), writing everything into `dir`.
-/// Returns the summary of a finished run, `None` when stopped early.
+/// Removes everything in `dir` but its lock file (`--force`, lock held).
+fn clear_dir(dir: &Path) -> Result<()> {
+    let cannot = || format!("cannot clear {}", dir.display());
+    for entry in std::fs::read_dir(dir).with_context(cannot)? {
+        let entry = entry.with_context(cannot)?;
+        if entry.file_name() == LOCK {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().with_context(cannot)?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs one job to the end (or to `opts.stop_after` epochs), writing everything into `dir`,
+/// whose lock it holds throughout. Returns the summary of a finished run, `None` when stopped
+/// early; a stop signal is the error [`Stopped`].
 pub fn run_job(
     job: &Job,
     data: &LoadedData,
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<Option<RunSummary>> {
-    if let Some(done) = prepare_dir(dir, opts)? {
-        tracing::info!(dir = %dir.display(), "already finished; kept as it is");
-        return Ok(Some(done));
+    let _lock = RunLock::acquire(dir)?;
+    etf_train::atomic::remove_stale_temps(dir)?;
+    let finished = match prepare_dir(dir, job, opts)? {
+        Prepared::Finished(done) => {
+            tracing::info!(dir = %dir.display(), "already finished; kept as it is");
+            return Ok(Some(*done));
+        }
+        Prepared::Fresh => None,
+        Prepared::Resume { finished } => Some(finished),
+    };
+    let mut trainer = job.trainer(opts.device, &data.dataset)?;
+    let ckpt = dir.join(CHECKPOINT);
+    if let Some(finished) = finished {
+        restore_checkpoint(&mut trainer, &ckpt)?;
+        if trainer.epochs_done() > job.config.train.epochs {
+            bail!(
+                "--resume: train.epochs = {} is below the {} epochs the run in {} has done",
+                job.config.train.epochs,
+                trainer.epochs_done(),
+                dir.display()
+            );
+        }
+        // Restored: from here on the directory may change.
+        if finished {
+            std::fs::remove_file(dir.join(SUMMARY))
+                .with_context(|| format!("cannot reopen the finished run in {}", dir.display()))?;
+        }
     }
     write_atomic(
         &dir.join(CONFIG),
         toml::to_string_pretty(&job.config)?.as_bytes(),
     )?;
-    let mut trainer = job.trainer(opts.device, &data.dataset)?;
-    let ckpt = dir.join(CHECKPOINT);
-    if opts.resume && ckpt.exists() {
-        restore_checkpoint(&mut trainer, &ckpt)?;
-        log_line(
-            dir,
-            &format!("resumed after epoch {}", trainer.epochs_done()),
-        )?;
-        tracing::info!(epoch = trainer.epochs_done(), "resumed");
+    if finished.is_some() {
+        let at = match &trainer.state().in_epoch {
+            Some(p) => format!(
+                "in epoch {} after step {}",
+                trainer.epochs_done() + 1,
+                p.steps_done
+            ),
+            None => format!("after epoch {}", trainer.epochs_done()),
+        };
+        log_line(dir, &format!("resumed {at}"))?;
+        tracing::info!("{} resumed {at}", job.label());
     }
     if !train_epochs(job, &mut trainer, data, dir, opts)? {
         return Ok(None);
@@ -213,8 +440,9 @@ pub fn run_job(
 }
 
 /// Trains the remaining epochs (at most `opts.stop_after` of them), writing the checkpoint,
-/// `metrics.csv`, the TensorBoard event file and the log after each. Returns whether the run
-/// is finished.
+/// `metrics.csv`, the TensorBoard event file and then the log line after each. Returns whether
+/// the run is finished; a stop signal writes a checkpoint inside the epoch and is the error
+/// [`Stopped`].
 fn train_epochs(
     job: &Job,
     trainer: &mut Trainer<AnyModel>,
@@ -233,36 +461,80 @@ fn train_epochs(
     let run = data.run_data();
     let mut tensorboard =
         TensorBoard::open(dir, job.config.output.tensorboard, trainer.epochs_done())?;
+    let mut hook = TestSignals::from_env()?;
     let mut ran = 0;
     while !trainer.finished() {
         if opts.stop_after.is_some_and(|n| ran >= n) {
             return Ok(false);
         }
         let epoch = trainer.epochs_done() + 1;
+        if let Some(signal) = opts.stop.signal() {
+            let at = format!("before epoch {epoch}");
+            log_line(dir, &format!("stopped by {} {at}", signal_name(signal)))?;
+            return Err(stopped(job, dir, signal, at));
+        }
         let of = job.config.train.epochs;
-        let mut bar = Bar::new(show, format!("{label} epoch {epoch}/{of}"), steps);
-        let record = match trainer.run_epoch(&run, &mut bar) {
-            Ok(r) => r.clone(),
+        let mut bar = Bar::new(
+            show,
+            format!("{label} epoch {epoch}/{of}"),
+            steps,
+            &opts.stop,
+            &mut hook,
+        );
+        let outcome = trainer.run_epoch_or_stop(&run, &mut bar);
+        if let Some(pb) = bar.pb.take() {
+            pb.finish_and_clear();
+        }
+        let record = match outcome {
+            Ok(EpochOutcome::Finished(r)) => r.clone(),
+            Ok(EpochOutcome::Stopped {
+                epoch,
+                steps_done,
+                steps,
+            }) => {
+                trainer.checkpoint().write(&ckpt)?;
+                let signal = opts.stop.signal().unwrap_or(15);
+                let at = format!("in epoch {epoch} after step {steps_done} of {steps}");
+                log_line(dir, &format!("stopped by {} {at}", signal_name(signal)))?;
+                return Err(stopped(job, dir, signal, at));
+            }
             Err(e) => {
                 log_line(dir, &format!("stopped in epoch {epoch}: {e}"))?;
+                let kept = if ckpt.exists() {
+                    format!("the last good checkpoint is kept in {}", ckpt.display())
+                } else {
+                    format!(
+                        "no checkpoint was written (the first epoch did not end); {} starts \
+                         over with --force",
+                        dir.display()
+                    )
+                };
                 return Err(anyhow::Error::new(e).context(format!(
-                    "{label}: training stopped in epoch {epoch}; the last good checkpoint is kept in {}",
-                    ckpt.display()
+                    "{label}: training stopped in epoch {epoch}; {kept}"
                 )));
             }
         };
-        if let Some(pb) = bar.0 {
-            pb.finish_and_clear();
-        }
-        let line = epoch_line(&record);
-        tracing::info!("{label} {line}");
-        log_line(dir, &line)?;
         trainer.checkpoint().write(&ckpt)?;
         write_metrics_csv(dir, trainer.history())?;
         tensorboard.log(trainer.history())?;
+        // The log line last: run.log names only epochs the checkpoint holds.
+        let line = epoch_line(&record);
+        tracing::info!("{label} {line}");
+        log_line(dir, &line)?;
         ran += 1;
     }
     Ok(true)
+}
+
+/// The [`Stopped`] error of `job`.
+fn stopped(job: &Job, dir: &Path, signal: i32, at: String) -> anyhow::Error {
+    Stopped {
+        label: job.label(),
+        signal: signal_name(signal),
+        at,
+        dir: dir.to_path_buf(),
+    }
+    .into()
 }
 
 /// The files of a finished run: plots, `report.md`, then `summary.json`.
@@ -304,6 +576,14 @@ pub fn run_jobs(
     );
     let mut summaries = Vec::new();
     for job in jobs {
+        if let Some(signal) = opts.stop.signal() {
+            return Err(stopped(
+                job,
+                &job.dir(out),
+                signal,
+                "before it started".into(),
+            ));
+        }
         if let Some(s) = run_job(job, &data, &job.dir(out), opts)? {
             summaries.push(s);
         }

@@ -1,5 +1,6 @@
 //! End-to-end behaviour of the `etf` binary on synthetic data: kill and resume, refusal to
-//! overwrite, non-finite loss, missing data, CUDA requests, sweep shards, compare, diagnose.
+//! overwrite, one writer per run directory, strict resume, graceful stop on SIGTERM, non-finite
+//! loss, missing data, CUDA requests, sweep shards, compare, diagnose.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,21 +78,45 @@ fn metrics_without_times(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The two `metrics.csv` files are the same bytes, every column but the wall times.
 fn assert_same_metrics(a: &Path, b: &Path) {
     let (x, y) = (metrics_without_times(a), metrics_without_times(b));
     assert_eq!(x.len(), y.len());
     for (r, (u, v)) in x.iter().zip(&y).enumerate() {
         for (c, (p, q)) in u.iter().zip(v).enumerate() {
-            match (p.parse::<f64>(), q.parse::<f64>()) {
-                // f64 collapse statistics may differ in the last bit between identical runs.
-                (Ok(p), Ok(q)) => assert!(
-                    (p - q).abs() <= 1e-12 * p.abs().max(q.abs()),
-                    "row {r} col {c}: {p} vs {q}"
-                ),
-                _ => assert_eq!(p, q, "row {r} col {c}"),
-            }
+            assert_eq!(p, q, "row {r} col {c}");
         }
     }
+}
+
+/// The error text of a run, asserting it failed.
+fn failed(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file of `dir` (not below it) with its bytes, but the lock file (which names the last
+/// process that locked the directory).
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.ends_with("run.lock"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 #[test]
@@ -311,35 +336,243 @@ fn compare_partial_summarises_unfinished_runs_at_their_last_epoch() {
 fn a_diverging_resume_keeps_the_last_good_checkpoint() {
     let (tmp, cfg) = setup();
     let out = tmp.path().join("nan");
+    // Epoch 1 trains; from epoch 2 on the rate is 1e30 times larger and the loss not finite.
     let small = [
         "--set",
         "data.synthetic.train_per_class=100",
+        "--set",
+        "train.schedule={ kind = \"multi-step\", milestones = [1], gamma = 1e30 }",
         "--variant",
         "baseline",
     ];
     let mut first = vec!["run", s(&cfg), "--out", s(&out), "--stop-after", "1"];
     first.extend(small);
-    assert!(etf(&first).status.success());
+    succeeded(&etf(&first));
     let ckpt = out.join("baseline/seed-0/checkpoint.safetensors");
     let before = std::fs::read(&ckpt).unwrap();
-    let mut bad = vec![
+    let mut resume = vec!["run", s(&cfg), "--out", s(&out), "--resume"];
+    resume.extend(small);
+    let err = failed(&etf(&resume));
+    assert!(
+        err.contains("not finite") && err.contains("the last good checkpoint is kept in"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&ckpt).unwrap(), before);
+}
+
+#[test]
+fn a_run_diverging_before_its_first_checkpoint_says_there_is_none() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("nan-first");
+    let err = failed(&etf(&[
         "run",
         s(&cfg),
         "--out",
         s(&out),
-        "--resume",
+        "--variant",
+        "baseline",
+        "--set",
+        "data.synthetic.train_per_class=100",
         "--set",
         "train.optimizer.lr=1e30",
-    ];
-    bad.extend(small);
-    let r = etf(&bad);
-    assert!(!r.status.success());
-    let err = String::from_utf8_lossy(&r.stderr);
+    ]));
     assert!(
-        err.contains("not finite") && err.contains("last good checkpoint"),
+        err.contains("not finite") && err.contains("no checkpoint was written"),
         "{err}"
     );
-    assert_eq!(std::fs::read(&ckpt).unwrap(), before);
+    assert!(!err.contains("last good checkpoint"), "{err}");
+    assert!(!out.join("baseline/seed-0/checkpoint.safetensors").exists());
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_run_directory() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("busy");
+    let run = out.join("baseline/seed-0");
+    // A long run (the test ends it) holding the directory.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_etf"))
+        .args(["run", s(&cfg), "--out", s(&out), "--variant", "baseline"])
+        .args(["--set", "train.epochs=1000"])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !run.join("checkpoint.safetensors").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint");
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let config = std::fs::read(run.join("config.toml")).unwrap();
+    let holder = format!("pid {} on ", first.id());
+    for mode in [
+        &["--force", "--set", "model.width=64"][..],
+        &["--resume", "--set", "train.epochs=1000"][..],
+        &["--set", "train.epochs=1000"][..],
+    ] {
+        let second = etf(&[
+            &["run", s(&cfg), "--out", s(&out), "--variant", "baseline"][..],
+            mode,
+        ]
+        .concat());
+        let err = failed(&second);
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        assert!(
+            err.contains("in use by another run")
+                && err.contains(&holder)
+                && err.contains("started 20"),
+            "{mode:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(run.join("config.toml")).unwrap(), config);
+    // Killed, the first writer's lock goes with it: the run resumes.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    succeeded(&etf(&[
+        "run",
+        s(&cfg),
+        "--out",
+        s(&out),
+        "--variant",
+        "baseline",
+        "--resume",
+        "--set",
+        "train.epochs=1000",
+        "--stop-after",
+        "1",
+    ]));
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("resumed after epoch"), "{log}");
+}
+
+#[test]
+fn resume_refuses_a_changed_configuration_and_leaves_the_run_as_it_was() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("strict");
+    let run = out.join("baseline/seed-0");
+    let base = [
+        "--variant",
+        "baseline",
+        "--set",
+        "data.synthetic.train_per_class=100",
+    ];
+    let go =
+        |extra: &[&str]| etf(&[&["run", s(&cfg), "--out", s(&out)][..], &base[..], extra].concat());
+    succeeded(&go(&["--set", "train.epochs=2", "--stop-after", "1"]));
+    let before = files(&run);
+    for (set, key) in [
+        ("model.width=64", "model.width"),
+        ("train.optimizer.lr=0.5", "train.optimizer.lr"),
+        ("data.synthetic.seed=2", "data.synthetic.seed"),
+    ] {
+        let err = failed(&go(&["--resume", "--set", "train.epochs=2", "--set", set]));
+        assert!(
+            err.contains("differs from the run's own") && err.contains(key),
+            "{set}: {err}"
+        );
+        assert_eq!(files(&run), before, "{set}: the run directory changed");
+    }
+    let d = etf(&["diagnose", s(&run), "--device", "cpu"]);
+    succeeded(&d);
+    // train.epochs may change: the run is extended, also once finished.
+    succeeded(&go(&["--resume", "--set", "train.epochs=2"]));
+    assert!(run.join("summary.json").exists());
+    succeeded(&go(&["--resume", "--set", "train.epochs=3"]));
+    assert!(run.join("summary.json").exists());
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("epochs = 3"), "{config}");
+    let full = tmp.path().join("full");
+    succeeded(&etf(&[
+        &["run", s(&cfg), "--out", s(&full)][..],
+        &base[..],
+        &["--set", "train.epochs=3"],
+    ]
+    .concat()));
+    assert_same_metrics(
+        &full.join("baseline/seed-0/metrics.csv"),
+        &run.join("metrics.csv"),
+    );
+    let err = failed(&go(&["--resume", "--set", "train.epochs=2"]));
+    assert!(
+        err.contains("train.epochs = 2 is below the 3 epochs"),
+        "{err}"
+    );
+}
+
+/// `etf run … --variant adaptive --set train.epochs=3` with extra arguments and environment.
+fn run_adaptive(cfg: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_etf"))
+        .args(["run", s(cfg), "--out", s(out), "--variant", "adaptive"])
+        .args(["--set", "train.epochs=3"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sigterm_stops_after_the_step_and_resume_continues_there_to_the_same_metrics() {
+    let (tmp, cfg) = setup();
+    let full = tmp.path().join("full");
+    succeeded(&run_adaptive(&cfg, &full, &[], &[]));
+    // 4800 samples in batches of 64: 75 steps an epoch; step 100 is step 25 of epoch 2.
+    let out = tmp.path().join("stopped");
+    let run = out.join("adaptive/seed-0");
+    let hook = [("ETF_TEST_SIGTERM_AFTER_STEPS", "100")];
+    let stopped = run_adaptive(&cfg, &out, &[], &hook);
+    let err = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("stopped by SIGTERM in epoch 2 after step 25 of 75"),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(
+        log.contains("stopped by SIGTERM in epoch 2 after step 25 of 75"),
+        "{log}"
+    );
+    assert!(!run.join("summary.json").exists());
+    assert_eq!(metrics_without_times(&run.join("metrics.csv")).len(), 1);
+    // Stopped again after 50 steps ending epoch 2 and 5 of epoch 3, then to the end.
+    let again = run_adaptive(
+        &cfg,
+        &out,
+        &["--resume"],
+        &[("ETF_TEST_SIGTERM_AFTER_STEPS", "55")],
+    );
+    assert_eq!(again.status.code(), Some(75));
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("resumed in epoch 2 after step 25"), "{log}");
+    assert!(
+        log.contains("stopped by SIGTERM in epoch 3 after step 5 of 75"),
+        "{log}"
+    );
+    succeeded(&run_adaptive(&cfg, &out, &["--resume"], &[]));
+    assert_same_metrics(
+        &full.join("adaptive/seed-0/metrics.csv"),
+        &run.join("metrics.csv"),
+    );
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once_and_the_run_still_resumes() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("twice");
+    let run = out.join("adaptive/seed-0");
+    let hook = [("ETF_TEST_SIGTERM_AFTER_STEPS", "100,100")];
+    let r = run_adaptive(&cfg, &out, &[], &hook);
+    assert_eq!(
+        r.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // No checkpoint inside epoch 2 was written: the log ends with epoch 1.
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(!log.contains("stopped by"), "{log}");
+    assert_eq!(metrics_without_times(&run.join("metrics.csv")).len(), 1);
+    succeeded(&run_adaptive(&cfg, &out, &["--resume"], &[]));
+    assert_eq!(metrics_without_times(&run.join("metrics.csv")).len(), 3);
 }
 
 #[test]

@@ -2,18 +2,24 @@
 //!
 //! One safetensors file holds the model's variables under `model.<VarStore name>`, the
 //! optimiser's state under `optim.<param>::<field>`, and the trainer's non-tensor state
-//! ([`TrainerState`]: epochs done, lock controller, history) as JSON bytes in the tensor
-//! `__state_json__`. The state records [`FORMAT_VERSION`]; files written before the version was
-//! recorded have this same layout and read as version 1. Written atomically
-//! ([`crate::atomic`]).
+//! ([`TrainerState`]: epochs done, lock controller, history, and the position inside an epoch
+//! stopped by a signal) as JSON bytes in the tensor `__state_json__`. The state records
+//! [`FORMAT_VERSION`]; files written before the version was recorded have the layout of
+//! version 1 and read as such. Written atomically ([`crate::atomic`]).
+//!
+//! Version 2 added the position inside an epoch (`in_epoch`); version 1 files are read as
+//! checkpoints at an epoch's end. A build that reads only version 1 refuses version 2 files
+//! rather than silently restarting a stopped epoch from its first step.
 
-use crate::atomic::{commit, temp_path, WriteError};
+use crate::atomic::{write_atomic_with, WriteError};
 use crate::trainer::TrainerState;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
-/// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The layout version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The layout versions this build reads.
+pub const READS_VERSIONS: [u32; 2] = [1, 2];
 /// Prefix of model variables.
 pub(crate) const MODEL_PREFIX: &str = "model.";
 /// Prefix of optimiser state.
@@ -59,7 +65,7 @@ pub enum CheckpointError {
     },
     /// Written by a build with another layout.
     #[error(
-        "{}: checkpoint format version {found}; this build reads version {FORMAT_VERSION} \
+        "{}: checkpoint format version {found}; this build reads versions 1 and 2 \
          (resume it with the build that wrote it, or start the run over with --force)",
         path.display()
     )]
@@ -100,12 +106,12 @@ impl Checkpoint {
             .map(|(k, v)| (k.clone(), v.to_device(tch::Device::Cpu).contiguous()))
             .collect();
         all.push((STATE_TENSOR.to_string(), Tensor::from_slice(&json)));
-        let tmp = temp_path(path);
-        Tensor::write_safetensors(&all, &tmp).map_err(|source| CheckpointError::Encode {
-            path: tmp.clone(),
-            source,
-        })?;
-        Ok(commit(&tmp, path)?)
+        write_atomic_with(path, |tmp| {
+            Tensor::write_safetensors(&all, tmp).map_err(|source| CheckpointError::Encode {
+                path: tmp.to_path_buf(),
+                source,
+            })
+        })
     }
 
     /// Reads a checkpoint written by [`Checkpoint::write`] (or by a build of the same format).
@@ -129,7 +135,7 @@ impl Checkpoint {
             .get("format_version")
             .map_or(Some(1), |v| v.as_u64().and_then(|v| u32::try_from(v).ok()))
             .ok_or_else(|| bad("format_version is not a number".into()))?;
-        if found != FORMAT_VERSION {
+        if !READS_VERSIONS.contains(&found) {
             return Err(CheckpointError::Version { path: p(), found });
         }
         let state = serde_json::from_value(json).map_err(|e| bad(e.to_string()))?;
@@ -146,6 +152,7 @@ mod tests {
             epochs_done: 3,
             controller: None,
             history: Vec::new(),
+            in_epoch: None,
         }
     }
 
@@ -159,15 +166,41 @@ mod tests {
             tensors: vec![(format!("{MODEL_PREFIX}a"), a.shallow_clone())],
         };
         ckpt.write(&path).unwrap();
-        assert!(!temp_path(&path).exists());
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "no temporary file stays");
         let back = Checkpoint::read(&path).unwrap();
         assert_eq!(back.state.epochs_done, 3);
+        assert_eq!(back.state.in_epoch, None);
         assert!(back.tensors[0].1.equal(&a));
         let raw = Tensor::read_safetensors(&path).unwrap();
         let json = &raw.iter().find(|(k, _)| k == STATE_TENSOR).unwrap().1;
         let json: serde_json::Value =
             serde_json::from_slice(&Vec::<u8>::try_from(json).unwrap()).unwrap();
         assert_eq!(json["format_version"], FORMAT_VERSION);
+    }
+
+    #[test]
+    fn the_position_inside_an_epoch_round_trips_bit_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        // Values whose shortest decimal form reads back inexactly without float_roundtrip.
+        let position = crate::EpochPosition {
+            steps_done: 17,
+            loss_sum: 2.0f64.sqrt() * 1_234.567_890_123,
+            correct: 901,
+            lr: 0.1 * 0.3,
+            train_seconds: 1.0 / 3.0,
+        };
+        let mut s = state();
+        s.in_epoch = Some(position.clone());
+        let ckpt = Checkpoint {
+            state: s,
+            tensors: Vec::new(),
+        };
+        ckpt.write(&path).unwrap();
+        let back = Checkpoint::read(&path).unwrap().state.in_epoch.unwrap();
+        assert_eq!(back.loss_sum.to_bits(), position.loss_sum.to_bits());
+        assert_eq!(back, position);
     }
 
     /// Writes a file with the checkpoint layout whose JSON state is `state`.
@@ -185,12 +218,15 @@ mod tests {
         raw_checkpoint(&path, json.clone());
         assert_eq!(Checkpoint::read(&path).unwrap().state.epochs_done, 3);
         json["format_version"] = 2.into();
+        raw_checkpoint(&path, json.clone());
+        assert_eq!(Checkpoint::read(&path).unwrap().state.epochs_done, 3);
+        json["format_version"] = 3.into();
         raw_checkpoint(&path, json);
-        let err = Checkpoint::read(&path).err().expect("version 2 is refused");
-        assert!(matches!(err, CheckpointError::Version { found: 2, .. }));
+        let err = Checkpoint::read(&path).err().expect("version 3 is refused");
+        assert!(matches!(err, CheckpointError::Version { found: 3, .. }));
         let msg = err.to_string();
         assert!(
-            msg.contains("format version 2") && msg.contains("reads version 1"),
+            msg.contains("format version 3") && msg.contains("reads versions 1 and 2"),
             "{msg}"
         );
     }

@@ -78,7 +78,10 @@ pub use model::{lock_belongs_to, CollapseModel, Taps, CLASSIFIER};
 pub use record::{EpochRecord, LayerRecord};
 pub use schedule::Schedule;
 pub use simplex_etf::optim::NamedParam;
-pub use trainer::{restore_model, NoProgress, Progress, RunData, TrainSpec, Trainer, TrainerState};
+pub use trainer::{
+    restore_model, EpochOutcome, EpochPosition, NoProgress, Progress, RunData, TrainSpec, Trainer,
+    TrainerState,
+};
 
 /// Errors of training and measuring a model whose own errors are `E`
 /// ([`CollapseModel::Error`]).

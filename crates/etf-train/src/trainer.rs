@@ -75,6 +75,45 @@ pub struct TrainerState {
     pub controller: Option<LockController>,
     /// Every epoch's record so far.
     pub history: Vec<EpochRecord>,
+    /// Where the epoch in progress stopped, when the trainer stopped inside one (a preemption
+    /// signal); `None` at an epoch's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_epoch: Option<EpochPosition>,
+}
+
+/// The position inside a stopped epoch: what its remaining steps need to end exactly as an
+/// uninterrupted epoch does. The batch order, the augmentation and libtorch's random draws are
+/// functions of (seed, epoch, step), so the step index restores them; the running sums are
+/// kept as the f64 / i64 values the device held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochPosition {
+    /// Steps of the epoch already taken.
+    pub steps_done: usize,
+    /// Sum over those steps of the batch's mean loss times its size.
+    pub loss_sum: f64,
+    /// Correctly classified training samples in those steps.
+    pub correct: i64,
+    /// Learning rate of the last step taken.
+    pub lr: f64,
+    /// Wall time of those steps.
+    pub train_seconds: f64,
+}
+
+/// What [`Trainer::run_epoch_or_stop`] did.
+#[derive(Debug)]
+pub enum EpochOutcome<'a> {
+    /// The epoch ran to its end: its record.
+    Finished(&'a EpochRecord),
+    /// [`Progress::stop`] asked to stop: the trainer is inside epoch `epoch` (1-based) after
+    /// `steps_done` of its `steps` steps, and a checkpoint taken now resumes there.
+    Stopped {
+        /// The epoch in progress, 1-based.
+        epoch: usize,
+        /// Steps taken.
+        steps_done: usize,
+        /// Steps of the epoch.
+        steps: usize,
+    },
 }
 
 /// Receives progress inside an epoch: `(step, steps, running)`, where `running` is the epoch's
@@ -85,6 +124,11 @@ pub trait Progress {
     fn step(&mut self, step: usize, steps: usize, running: Option<(f64, f64)>);
     /// Whether running loss and accuracy are wanted (a visible progress bar).
     fn wants_loss(&self) -> bool {
+        false
+    }
+    /// Whether to stop after the step just taken (a preemption signal); asked by
+    /// [`Trainer::run_epoch_or_stop`] only.
+    fn stop(&self) -> bool {
         false
     }
 }
@@ -116,6 +160,14 @@ pub struct Trainer<M: CollapseModel> {
     state: TrainerState,
 }
 
+/// How an epoch's training steps ended.
+enum Steps {
+    /// Every step ran.
+    Done(StepTotals),
+    /// Stopped after `steps_done` of `steps` steps (the position is in the trainer's state).
+    Stopped { steps_done: usize, steps: usize },
+}
+
 /// Means of one epoch's training steps.
 struct StepTotals {
     loss: f64,
@@ -140,6 +192,7 @@ impl<M: CollapseModel> Trainer<M> {
             epochs_done: 0,
             controller,
             history: Vec::new(),
+            in_epoch: None,
         };
         Ok(Self {
             model,
@@ -180,17 +233,54 @@ impl<M: CollapseModel> Trainer<M> {
         &self.state
     }
 
-    /// Runs one epoch: the training steps, then the measurements, then (adaptive) the locks.
-    /// A non-finite training loss is an error and leaves the trainer's epoch count unchanged.
+    /// Runs one epoch (or the rest of a stopped one): the training steps, then the
+    /// measurements, then (adaptive) the locks. A non-finite training loss is an error and
+    /// leaves the trainer's epoch count unchanged.
     pub fn run_epoch(
         &mut self,
         data: &RunData<'_>,
         progress: &mut dyn Progress,
     ) -> Result<&EpochRecord, TrainError<M::Error>> {
+        match self.epoch(data, progress, false)? {
+            EpochOutcome::Finished(r) => Ok(r),
+            EpochOutcome::Stopped { .. } => unreachable!("an unstoppable epoch does not stop"),
+        }
+    }
+
+    /// As [`Trainer::run_epoch`], but stops after any step at which [`Progress::stop`] says so,
+    /// unless it was the epoch's last step (then the epoch ends as usual).
+    pub fn run_epoch_or_stop(
+        &mut self,
+        data: &RunData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<EpochOutcome<'_>, TrainError<M::Error>> {
+        self.epoch(data, progress, true)
+    }
+
+    fn epoch(
+        &mut self,
+        data: &RunData<'_>,
+        progress: &mut dyn Progress,
+        stoppable: bool,
+    ) -> Result<EpochOutcome<'_>, TrainError<M::Error>> {
         let epoch = self.state.epochs_done; // 0-based
         let t0 = Instant::now();
-        let steps = self.train_steps(epoch, data.train, progress)?;
-        let train_seconds = t0.elapsed().as_secs_f64();
+        let earlier = self
+            .state
+            .in_epoch
+            .as_ref()
+            .map_or(0.0, |p| p.train_seconds);
+        let steps = match self.train_steps(epoch, data.train, progress, stoppable, t0)? {
+            Steps::Done(totals) => totals,
+            Steps::Stopped { steps_done, steps } => {
+                return Ok(EpochOutcome::Stopped {
+                    epoch: epoch + 1,
+                    steps_done,
+                    steps,
+                })
+            }
+        };
+        let train_seconds = earlier + t0.elapsed().as_secs_f64();
         if !steps.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 epoch: epoch + 1,
@@ -215,7 +305,10 @@ impl<M: CollapseModel> Trainer<M> {
         };
         self.state.history.push(record);
         self.state.epochs_done += 1;
-        Ok(self.state.history.last().expect("just pushed"))
+        self.state.in_epoch = None;
+        Ok(EpochOutcome::Finished(
+            self.state.history.last().expect("just pushed"),
+        ))
     }
 
     /// The adaptive rule after a probe: locks what it decides, returns the newly locked names.
@@ -277,23 +370,38 @@ impl<M: CollapseModel> Trainer<M> {
         epoch: usize,
         train: &Split,
         progress: &mut dyn Progress,
-    ) -> Result<StepTotals, TrainError<M::Error>> {
-        // Every source of randomness is a function of (seed, epoch), so a resumed run replays
-        // exactly what an uninterrupted one does.
+        stoppable: bool,
+        t0: Instant,
+    ) -> Result<Steps, TrainError<M::Error>> {
+        // Every source of randomness is a function of (seed, epoch, step), so a resumed run
+        // (from an epoch's end or from inside one) replays exactly what an uninterrupted one does.
         let epoch_seed = etf_rng::mix(self.spec.seed, epoch as u64);
-        tch::manual_seed(epoch_seed as i64 & i64::MAX);
         let device = self.vs.device();
         let n = train.len();
         let steps = n.div_ceil(self.spec.batch_size);
         let base_lr = self.spec.optimizer.lr();
-        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
-        let mut correct = Tensor::zeros([], (Kind::Int64, device));
-        let mut lr = base_lr;
-        let mut seen = 0i64;
+        let start = self.state.in_epoch.take();
+        let first = start.as_ref().map_or(0, |p| p.steps_done);
+        if first >= steps {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint stopped after step {first} of epoch {}, which has {steps} steps",
+                epoch + 1
+            ))
+            .into());
+        }
+        let (sum0, correct0, lr0, seconds0) = start.as_ref().map_or((0.0, 0, base_lr, 0.0), |p| {
+            (p.loss_sum, p.correct, p.lr, p.train_seconds)
+        });
+        let mut loss_sum = Tensor::full([], sum0, (Kind::Double, device));
+        let mut correct = Tensor::full([], correct0, (Kind::Int64, device));
+        let mut lr = lr0;
+        let mut seen = (first * self.spec.batch_size) as i64;
         for (step, (xs, ys)) in train
             .batches(self.spec.batch_size, Some(epoch_seed), device)?
             .enumerate()
+            .skip(first)
         {
+            tch::manual_seed(etf_rng::mix(epoch_seed, step as u64) as i64 & i64::MAX);
             lr = base_lr
                 * self
                     .spec
@@ -318,12 +426,25 @@ impl<M: CollapseModel> Trainer<M> {
                 )
             });
             progress.step(step + 1, steps, running);
+            if stoppable && step + 1 < steps && progress.stop() {
+                self.state.in_epoch = Some(EpochPosition {
+                    steps_done: step + 1,
+                    loss_sum: loss_sum.double_value(&[]),
+                    correct: correct.int64_value(&[]),
+                    lr,
+                    train_seconds: seconds0 + t0.elapsed().as_secs_f64(),
+                });
+                return Ok(Steps::Stopped {
+                    steps_done: step + 1,
+                    steps,
+                });
+            }
         }
-        Ok(StepTotals {
+        Ok(Steps::Done(StepTotals {
             loss: loss_sum.double_value(&[]) / n as f64,
             accuracy: correct.int64_value(&[]) as f64 / n as f64,
             lr,
-        })
+        }))
     }
 
     /// One optimiser step on a batch; returns the (mean) loss and the logits.

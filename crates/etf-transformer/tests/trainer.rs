@@ -3,13 +3,18 @@
 
 use etf_data::Split;
 use etf_train::{
-    evaluate, AdaptiveConfig, CollapseModel, NoProgress, RunData, Schedule, TrainSpec, Trainer,
+    evaluate, AdaptiveConfig, Checkpoint, CollapseModel, EpochOutcome, EpochRecord, NoProgress,
+    Progress, RunData, Schedule, TrainSpec, Trainer,
 };
 use etf_transformer::{AugmentConfig, FfnMatrices, LockOrientation, Vit, VitConfig, VitModel};
 use simplex_etf::optim::{AdamWConfig, OptimizerConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 const DEPTH: usize = 3;
+
+/// libtorch's generator is global and the tests of this file run on parallel threads: each
+/// holds this while it seeds and draws, so that no other test draws in between.
+static LIBTORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const DIM: i64 = 8;
 const HIDDEN: i64 = 16;
 
@@ -70,6 +75,7 @@ fn ffn_weights(m: &VitModel, block: usize) -> [Tensor; 2] {
 
 #[test]
 fn adaptive_locks_blocks_after_the_first_and_keeps_them_fixed() {
+    let _rng = LIBTORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let train = images(20, 3, 1);
     let test = images(6, 3, 2);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -132,6 +138,7 @@ fn adaptive_locks_blocks_after_the_first_and_keeps_them_fixed() {
 
 #[test]
 fn without_adaptive_nothing_locks_and_records_cover_every_block() {
+    let _rng = LIBTORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let train = images(10, 3, 4);
     let vs = nn::VarStore::new(Device::Cpu);
     let m = model(&vs, AugmentConfig::default());
@@ -159,6 +166,7 @@ fn without_adaptive_nothing_locks_and_records_cover_every_block() {
 
 #[test]
 fn augmentation_only_when_configured() {
+    let _rng = LIBTORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let xs = Tensor::randn([6, 1, 8, 8], (Kind::Float, Device::Cpu));
     let vs = nn::VarStore::new(Device::Cpu);
     let plain = model(&vs, AugmentConfig::default());
@@ -173,4 +181,93 @@ fn augmentation_only_when_configured() {
     // A pure function of (seed, step), as the trainer's resume needs.
     assert!(out.equal(&aug.augment(&xs, 1, 0).unwrap()));
     assert!(!out.equal(&aug.augment(&xs, 1, 1).unwrap()));
+}
+
+/// Stops the epoch after its `at`-th step.
+struct StopAt {
+    at: usize,
+    taken: usize,
+}
+
+impl Progress for StopAt {
+    fn step(&mut self, step: usize, _: usize, _: Option<(f64, f64)>) {
+        self.taken = step;
+    }
+    fn stop(&self) -> bool {
+        self.taken == self.at
+    }
+}
+
+/// A record as JSON without its wall times.
+fn without_times(r: &EpochRecord) -> String {
+    serde_json::to_string(&EpochRecord {
+        train_seconds: 0.0,
+        metrics_seconds: 0.0,
+        samples_per_second: 0.0,
+        ..r.clone()
+    })
+    .unwrap()
+}
+
+#[test]
+fn stopped_inside_an_epoch_it_resumes_to_the_same_records_with_dropout_and_augmentation() {
+    let _rng = LIBTORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    // Dropout draws from libtorch's generator and augmentation from (seed, epoch, step): both
+    // must draw in the rest of a resumed epoch what they draw in an uninterrupted one.
+    let train = images(32, 3, 1);
+    let test = images(8, 3, 2);
+    let run = RunData {
+        train: &train,
+        probe: &train,
+        test: &test,
+    };
+    let build = || {
+        tch::manual_seed(7);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = VitConfig {
+            patch: 4,
+            dim: DIM,
+            depth: DEPTH,
+            heads: 2,
+            mlp_ratio: 2.0,
+            dropout: 0.2,
+            attn_dropout: 0.1,
+            ..Default::default()
+        };
+        let vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 3).unwrap();
+        let augment = AugmentConfig { pad: 1, flip: true };
+        let m = VitModel::new(vit, augment, FfnMatrices::Both);
+        Trainer::new(m, vs, spec(None)).unwrap()
+    };
+    let mut full = build();
+    let expected: Vec<String> = (0..2)
+        .map(|_| without_times(full.run_epoch(&run, &mut NoProgress).unwrap()))
+        .collect();
+    let mut first = build();
+    let mut stop = StopAt { at: 2, taken: 0 };
+    match first.run_epoch_or_stop(&run, &mut stop).unwrap() {
+        EpochOutcome::Stopped {
+            epoch: 1,
+            steps_done: 2,
+            steps: 6,
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    let saved = first.checkpoint();
+    let saved = Checkpoint {
+        state: saved.state,
+        tensors: saved
+            .tensors
+            .into_iter()
+            .map(|(k, v)| (k, v.copy()))
+            .collect(),
+    };
+    drop(first);
+    let mut resumed = build();
+    resumed.restore(saved).unwrap();
+    assert_eq!(resumed.state().in_epoch.as_ref().unwrap().steps_done, 2);
+    let got: Vec<String> = (0..2)
+        .map(|_| without_times(resumed.run_epoch(&run, &mut NoProgress).unwrap()))
+        .collect();
+    assert_eq!(got, expected);
 }
