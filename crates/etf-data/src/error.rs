@@ -77,6 +77,18 @@ pub enum DataError {
         found: u64,
     },
 
+    /// A header whose dims are consistent with the file but unusable: no samples, or images
+    /// without a row or a column.
+    #[error("{path}: dims {dims:?}: {reason}")]
+    BadDims {
+        /// The file.
+        path: PathBuf,
+        /// The dims read from the header.
+        dims: Vec<u64>,
+        /// What is wrong, e.g. "an image needs at least one row and one column".
+        reason: &'static str,
+    },
+
     /// A file of fixed-size records (CIFAR-10) is not a whole number of records long.
     #[error("{path}: {found} bytes is not a positive whole number of {record}-byte records; the file is truncated or of another format")]
     RecordSize {

@@ -216,6 +216,33 @@ fn image_label_count_mismatch() {
 }
 
 #[test]
+fn images_without_pixels_or_samples_are_refused() {
+    for gz in [false, true] {
+        // 0 × 0 (and 0 × 4) images in both files: consistent shapes, nothing to learn from.
+        for (rows, cols) in [(0, 0), (0, 4), (4, 0)] {
+            let root = TempDir::new().unwrap();
+            let dir = root.path().join("mnist");
+            std::fs::create_dir(&dir).unwrap();
+            write_idx_dir(&dir, 20, 10, rows, cols, gz);
+            let err = load_mnist(root.path()).unwrap_err();
+            assert!(matches!(err, DataError::BadDims { .. }), "{err:?}");
+            check_message(
+                &err,
+                &["train-images-idx3-ubyte", "at least one row and one column"],
+            );
+        }
+        // No training images (and no labels): an empty training set.
+        let root = TempDir::new().unwrap();
+        let dir = root.path().join("mnist");
+        std::fs::create_dir(&dir).unwrap();
+        write_idx_dir(&dir, 0, 10, 4, 4, gz);
+        let err = load_mnist(root.path()).unwrap_err();
+        assert!(matches!(err, DataError::BadDims { .. }), "{err:?}");
+        check_message(&err, &["train-images-idx3-ubyte", "holds no images"]);
+    }
+}
+
+#[test]
 fn test_images_of_another_shape() {
     let root = mnist_root(false);
     replace(
