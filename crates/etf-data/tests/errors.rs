@@ -433,3 +433,60 @@ fn an_impossible_limit_names_its_key_and_value() {
         &["limit_train = 19", "class 1 has 0 samples", "subset of 19"],
     );
 }
+
+#[test]
+fn a_directory_fifo_or_broken_link_is_named_for_what_it_is() {
+    let fifo = |p: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let cases: [(&str, &dyn Fn(&Path)); 3] = [
+        ("a directory", &|p: &Path| std::fs::create_dir(p).unwrap()),
+        ("a FIFO", &fifo),
+        ("a symbolic link to", &|p: &Path| {
+            std::os::unix::fs::symlink("/nonexistent/etf-data", p).unwrap()
+        }),
+    ];
+    for (what, make) in cases {
+        // MNIST: an IDX file (neither it nor its .gz a file).
+        let root = mnist_root(false);
+        let path = root.path().join("mnist/t10k-images-idx3-ubyte");
+        std::fs::remove_file(&path).unwrap();
+        make(&path);
+        let err = load_mnist(root.path()).unwrap_err();
+        assert!(matches!(err, DataError::NotAFile { .. }), "{what}: {err:?}");
+        check_message(&err, &["t10k-images-idx3-ubyte", what, "not a data file"]);
+
+        // Digits: a FIFO there would block a plain read forever.
+        let root = TempDir::new().unwrap();
+        std::fs::create_dir(root.path().join("digits")).unwrap();
+        make(&root.path().join("digits/digits.csv.gz"));
+        let err = load(DatasetName::Digits, root.path()).unwrap_err();
+        check_message(&err, &["digits.csv.gz", what]);
+
+        // CIFAR-10: the first batch, and a later one.
+        for name in ["data_batch_1.bin", "test_batch.bin"] {
+            let root = cifar_root(2);
+            let path = root.path().join("cifar10").join(name);
+            std::fs::remove_file(&path).unwrap();
+            make(&path);
+            let err = load(DatasetName::Cifar10, root.path()).unwrap_err();
+            check_message(&err, &[name, what]);
+        }
+    }
+}
+
+#[test]
+fn digits_too_few_for_a_test_split_are_refused() {
+    // One line: 20 % of one sample rounds to none, the test split would be empty.
+    let (root, path) = digits_root(&digits_csv(1), false);
+    let err = load(DatasetName::Digits, root.path()).unwrap_err();
+    assert!(
+        matches!(err, DataError::EmptySplit { split: "test", .. }),
+        "{err:?}"
+    );
+    check_message(&err, &[&path, "1 samples", "test split empty"]);
+}
