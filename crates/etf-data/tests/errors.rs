@@ -443,7 +443,7 @@ fn a_directory_fifo_or_broken_link_is_named_for_what_it_is() {
             .unwrap();
         assert!(ok.success());
     };
-    let cases: [(&str, &dyn Fn(&Path)); 3] = [
+    let cases: [Maker; 3] = [
         ("a directory", &|p: &Path| std::fs::create_dir(p).unwrap()),
         ("a FIFO", &fifo),
         ("a symbolic link to", &|p: &Path| {
@@ -490,3 +490,6 @@ fn digits_too_few_for_a_test_split_are_refused() {
     );
     check_message(&err, &[&path, "1 samples", "test split empty"]);
 }
+
+/// What a case expects in the message, and how it puts that thing at a path.
+type Maker<'a> = (&'a str, &'a dyn Fn(&Path));

@@ -295,7 +295,7 @@ fn a_directory_fifo_or_broken_link_at_a_data_path_is_named() {
     let fifo = |p: &Path| {
         assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
     };
-    let cases: [(&str, &dyn Fn(&Path)); 3] = [
+    let cases: [Maker; 3] = [
         ("is a directory", &|p: &Path| {
             std::fs::create_dir(p).unwrap()
         }),
@@ -357,3 +357,6 @@ fn diagnose_data_root_wins_over_the_environment() {
     );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+/// What a case expects in the message, and how it puts that thing at a path.
+type Maker<'a> = (&'a str, &'a dyn Fn(&Path));
