@@ -213,6 +213,11 @@ impl CollapseModel for Mlp {
     ) -> Result<Vec<String>, MlpError> {
         let mut newly = Vec::new();
         let depth = self.blocks.len();
+        if layer > depth {
+            return Err(MlpError::Config(format!(
+                "cannot lock the layers after hidden layer {layer}: the MLP has {depth}"
+            )));
+        }
         for l in layer + 1..=depth + 1 {
             let (name, fc) = if l <= depth {
                 (layer_name(l), &mut self.blocks[l - 1].fc)

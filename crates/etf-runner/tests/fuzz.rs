@@ -592,3 +592,31 @@ fn fuzz_checkpoint() {
 fn fuzz_checkpoint_long() {
     fuzz_ckpt(long_cases());
 }
+
+/// Found by the fuzz: a checkpoint whose lock controller locked after a layer the model does
+/// not have made the MLP index out of its layers on restore.
+#[test]
+fn a_lock_beyond_the_model_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = ckpt_seed(dir.path());
+    let path = dir.path().join("c.safetensors");
+    for layer in [4u64, 1000, u64::MAX] {
+        let mut state = seed.state.clone();
+        state["controller"]["locked_after"] = layer.into();
+        let json = serde_json::to_vec(&state).unwrap();
+        let mut all: Vec<(String, Tensor)> = seed
+            .tensors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.shallow_clone()))
+            .collect();
+        all.push(("__state_json__".into(), Tensor::from_slice(&json)));
+        Tensor::write_safetensors(&all, &path).unwrap();
+        let ckpt = Checkpoint::read(&path).unwrap();
+        let mut trainer = seed.job.trainer(Device::Cpu, &seed.data.dataset).unwrap();
+        let err = trainer.restore(ckpt).err().expect("refused").to_string();
+        assert!(
+            err.contains(&format!("locked after layer {layer}")) && err.contains("model has 3"),
+            "{err}"
+        );
+    }
+}
