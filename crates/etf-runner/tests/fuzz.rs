@@ -613,7 +613,7 @@ fn a_lock_beyond_the_model_is_an_error_not_a_panic() {
         Tensor::write_safetensors(&all, &path).unwrap();
         let ckpt = Checkpoint::read(&path).unwrap();
         let mut trainer = seed.job.trainer(Device::Cpu, &seed.data.dataset).unwrap();
-        let err = trainer.restore(ckpt).err().expect("refused").to_string();
+        let err = trainer.restore(ckpt).expect_err("refused").to_string();
         assert!(
             err.contains(&format!("locked after layer {layer}")) && err.contains("model has 3"),
             "{err}"
