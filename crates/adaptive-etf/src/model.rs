@@ -13,6 +13,15 @@ pub fn layer_name(l: usize) -> String {
     format!("hidden{l}")
 }
 
+impl MlpVariant {
+    /// Checks the variant against an MLP of `depth` hidden layers (`k` in range, no `nearest`
+    /// for layers fixed from the start), as [`Mlp::new`] does, without building anything: an
+    /// experiment checks every variant before the first one trains.
+    pub fn validate(&self, depth: usize) -> Result<(), MlpError> {
+        fixed_layers(self, depth).map(|_| ())
+    }
+}
+
 /// The first layer (1-based; `depth + 1` is the classifier) that `variant` fixes to an ETF map
 /// from the start, and its orientation; `depth + 2` and `None` when none is.
 fn fixed_layers(
@@ -204,6 +213,11 @@ impl CollapseModel for Mlp {
     ) -> Result<Vec<String>, MlpError> {
         let mut newly = Vec::new();
         let depth = self.blocks.len();
+        if layer > depth {
+            return Err(MlpError::Config(format!(
+                "cannot lock the layers after hidden layer {layer}: the MLP has {depth}"
+            )));
+        }
         for l in layer + 1..=depth + 1 {
             let (name, fc) = if l <= depth {
                 (layer_name(l), &mut self.blocks[l - 1].fc)

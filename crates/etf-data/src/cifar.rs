@@ -37,6 +37,7 @@ fn batches_dir(dir: &Path) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
+    crate::files::check_is_file(&dir.join(TRAIN_FILES[0]))?;
     Err(DataError::MissingFile {
         path: dir.join(TRAIN_FILES[0]),
         hint: HINT.into(),
@@ -45,6 +46,7 @@ fn batches_dir(dir: &Path) -> Result<PathBuf> {
 
 /// Reads one batch file, checking its size and labels; returns its bytes.
 fn read_batch(path: &Path) -> Result<Vec<u8>> {
+    crate::files::check_is_file(path)?;
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => DataError::MissingFile {
             path: path.to_path_buf(),

@@ -15,12 +15,16 @@ use crate::synthetic::SyntheticConfig;
 /// Default data root, relative to the working directory (as laid out by `scripts/fetch-data`).
 pub const DEFAULT_DATA_ROOT: &str = "data";
 
-/// The data root to use when none is given: `$ETF_DATA_DIR` if set, else [`DEFAULT_DATA_ROOT`].
+/// The data root to use when none is given: [`env_data_root`], else [`DEFAULT_DATA_ROOT`].
 pub fn default_data_root() -> PathBuf {
+    env_data_root().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT))
+}
+
+/// `$ETF_DATA_DIR`, when it is set and not empty (an empty variable is as good as unset).
+pub fn env_data_root() -> Option<PathBuf> {
     std::env::var_os("ETF_DATA_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT))
 }
 
 /// The data sets the toolkit knows. Serialised in lowercase kebab case: `"mnist"`,

@@ -168,6 +168,15 @@ pub fn load_digits(path: &Path, test_fraction: f64, seed: u64) -> Result<Dataset
         num_classes: CLASSES,
     };
     let (train_idx, test_idx) = stratified_split(&raw.labels, CLASSES, test_fraction, seed)?;
+    for (idx, split) in [(&train_idx, "train"), (&test_idx, "test")] {
+        if idx.is_empty() {
+            return Err(DataError::EmptySplit {
+                path: path.to_path_buf(),
+                split,
+                samples: raw.labels.len(),
+            });
+        }
+    }
     let train = all.subset(&train_idx)?;
     let test = all.subset(&test_idx)?;
     Ok(Dataset::assemble(

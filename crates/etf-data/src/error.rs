@@ -17,6 +17,15 @@ pub enum DataError {
         hint: String,
     },
 
+    /// Something other than a file is where a data file belongs.
+    #[error("{path} is {what}, not a data file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What is there, e.g. "a directory".
+        what: String,
+    },
+
     /// The file exists but could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -75,6 +84,29 @@ pub enum DataError {
         expected: u64,
         /// Actual size (decompressed bytes).
         found: u64,
+    },
+
+    /// A header whose dims are consistent with the file but unusable: no samples, or images
+    /// without a row or a column.
+    #[error("{path}: dims {dims:?}: {reason}")]
+    BadDims {
+        /// The file.
+        path: PathBuf,
+        /// The dims read from the header.
+        dims: Vec<u64>,
+        /// What is wrong, e.g. "an image needs at least one row and one column".
+        reason: &'static str,
+    },
+
+    /// A file too small for one of the splits made from it (the digits' seeded split).
+    #[error("{path}: its {samples} samples leave the {split} split empty")]
+    EmptySplit {
+        /// The file.
+        path: PathBuf,
+        /// `train` or `test`.
+        split: &'static str,
+        /// Samples in the file.
+        samples: usize,
     },
 
     /// A file of fixed-size records (CIFAR-10) is not a whole number of records long.

@@ -14,7 +14,50 @@ pub(crate) const FETCH_HINT: &str =
 /// The two bytes every gzip stream starts with (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Picks `dir/name` if present, else `dir/name.gz`; `MissingFile` (naming `dir/name`) if neither.
+/// What is at `path` when it is there but not a readable file (links followed): a directory,
+/// a FIFO (reading it would block), a device or socket, or a symbolic link to nothing. `None`
+/// for a regular file and for nothing at all.
+pub(crate) fn not_a_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) => {
+            let t = m.file_type();
+            Some(
+                if t.is_dir() {
+                    "a directory"
+                } else if t.is_fifo() {
+                    "a FIFO (named pipe)"
+                } else if t.is_socket() {
+                    "a socket"
+                } else {
+                    "a device"
+                }
+                .to_string(),
+            )
+        }
+        Err(_) => std::fs::read_link(path).ok().map(|target| {
+            format!(
+                "a symbolic link to {}, which does not exist",
+                target.display()
+            )
+        }),
+    }
+}
+
+/// `NotAFile` when something other than a file is at `path`.
+pub(crate) fn check_is_file(path: &Path) -> Result<()> {
+    match not_a_file(path) {
+        Some(what) => Err(DataError::NotAFile {
+            path: path.to_path_buf(),
+            what,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Picks `dir/name` if it is a file, else `dir/name.gz`; `NotAFile` if something else is at
+/// either, `MissingFile` (naming `dir/name`) if neither is there.
 pub(crate) fn find_maybe_gz(dir: &Path, name: &str, hint: &str) -> Result<PathBuf> {
     let raw = dir.join(name);
     if raw.is_file() {
@@ -24,6 +67,8 @@ pub(crate) fn find_maybe_gz(dir: &Path, name: &str, hint: &str) -> Result<PathBu
     if gz.is_file() {
         return Ok(gz);
     }
+    check_is_file(&raw)?;
+    check_is_file(&gz)?;
     Err(DataError::MissingFile {
         path: raw,
         hint: format!("neither it nor its .gz was found; {hint}"),
@@ -32,6 +77,7 @@ pub(crate) fn find_maybe_gz(dir: &Path, name: &str, hint: &str) -> Result<PathBu
 
 /// Reads the whole file, gunzipping it when it starts with the gzip magic (whatever its name).
 pub(crate) fn read_maybe_gz(path: &Path, hint: &str) -> Result<Vec<u8>> {
+    check_is_file(path)?;
     let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             DataError::MissingFile {

@@ -136,6 +136,17 @@ fn idx_split(
         });
     }
     check_labels(&labels.path, labels.data(), classes)?;
+    let bad = |reason| DataError::BadDims {
+        path: images.path.clone(),
+        dims: images.dims.iter().map(|&d| d as u64).collect(),
+        reason,
+    };
+    if images.count() == 0 {
+        return Err(bad("the file holds no images"));
+    }
+    if images.dims[1] == 0 || images.dims[2] == 0 {
+        return Err(bad("an image needs at least one row and one column"));
+    }
     let shape: Vec<i64> = [images.dims[0], 1, images.dims[1], images.dims[2]]
         .iter()
         .map(|&d| d as i64)

@@ -56,10 +56,12 @@ mod synthetic;
 
 pub use augment::{augment_batch, AugmentConfig};
 pub use cifar::load_cifar10;
-pub use dataset::{default_data_root, load, Dataset, DatasetName, DatasetSpec, DEFAULT_DATA_ROOT};
+pub use dataset::{
+    default_data_root, env_data_root, load, Dataset, DatasetName, DatasetSpec, DEFAULT_DATA_ROOT,
+};
 pub use digits::load_digits;
 pub use error::{DataError, Result};
 pub use idx::load_idx_dataset;
 pub use norm::Normalization;
 pub use split::{BatchIter, Split};
-pub use synthetic::SyntheticConfig;
+pub use synthetic::{SyntheticConfig, MAX_SYNTHETIC_VALUES};

@@ -34,6 +34,9 @@ pub struct SyntheticConfig {
     pub seed: u64,
 }
 
+/// The most values (samples × dim, both splits) a synthetic data set may have: 2³¹, 8 GiB as f32.
+pub const MAX_SYNTHETIC_VALUES: u64 = 1 << 31;
+
 impl Default for SyntheticConfig {
     /// 4 classes in ℝ^16, 64 training and 32 test samples per class, centres at norm 4 with
     /// unit noise: separable enough for a small MLP to fit within a few epochs.
@@ -68,15 +71,18 @@ impl SyntheticConfig {
                 return bad(format!("{name} must be finite and ≥ 0, got {v}"));
             }
         }
-        let too_big = [self.train_per_class, self.test_per_class]
-            .iter()
-            .any(|&n| {
-                n.checked_mul(self.num_classes)
-                    .and_then(|t| t.checked_mul(self.dim))
-                    .is_none_or(|t| t > i64::MAX as usize)
-            });
-        if too_big {
-            return bad("the requested sizes overflow".into());
+        // The generator holds every value as f32 (and draws them as f64): bounded before any
+        // allocation, so that a mistyped size is an error instead of an aborted process.
+        let values = (self.train_per_class as u128 + self.test_per_class as u128)
+            * self.num_classes as u128
+            * self.dim as u128;
+        if values > MAX_SYNTHETIC_VALUES as u128 {
+            return bad(format!(
+                "num_classes × (train_per_class + test_per_class) × dim = {} × ({} + {}) × {} \
+                 = {values} values, more than the {MAX_SYNTHETIC_VALUES} (8 GiB of f32) a \
+                 synthetic data set may have",
+                self.num_classes, self.train_per_class, self.test_per_class, self.dim
+            ));
         }
         Ok(())
     }

@@ -216,6 +216,33 @@ fn image_label_count_mismatch() {
 }
 
 #[test]
+fn images_without_pixels_or_samples_are_refused() {
+    for gz in [false, true] {
+        // 0 × 0 (and 0 × 4) images in both files: consistent shapes, nothing to learn from.
+        for (rows, cols) in [(0, 0), (0, 4), (4, 0)] {
+            let root = TempDir::new().unwrap();
+            let dir = root.path().join("mnist");
+            std::fs::create_dir(&dir).unwrap();
+            write_idx_dir(&dir, 20, 10, rows, cols, gz);
+            let err = load_mnist(root.path()).unwrap_err();
+            assert!(matches!(err, DataError::BadDims { .. }), "{err:?}");
+            check_message(
+                &err,
+                &["train-images-idx3-ubyte", "at least one row and one column"],
+            );
+        }
+        // No training images (and no labels): an empty training set.
+        let root = TempDir::new().unwrap();
+        let dir = root.path().join("mnist");
+        std::fs::create_dir(&dir).unwrap();
+        write_idx_dir(&dir, 0, 10, 4, 4, gz);
+        let err = load_mnist(root.path()).unwrap_err();
+        assert!(matches!(err, DataError::BadDims { .. }), "{err:?}");
+        check_message(&err, &["train-images-idx3-ubyte", "holds no images"]);
+    }
+}
+
+#[test]
 fn test_images_of_another_shape() {
     let root = mnist_root(false);
     replace(
@@ -406,3 +433,63 @@ fn an_impossible_limit_names_its_key_and_value() {
         &["limit_train = 19", "class 1 has 0 samples", "subset of 19"],
     );
 }
+
+#[test]
+fn a_directory_fifo_or_broken_link_is_named_for_what_it_is() {
+    let fifo = |p: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let cases: [Maker; 3] = [
+        ("a directory", &|p: &Path| std::fs::create_dir(p).unwrap()),
+        ("a FIFO", &fifo),
+        ("a symbolic link to", &|p: &Path| {
+            std::os::unix::fs::symlink("/nonexistent/etf-data", p).unwrap()
+        }),
+    ];
+    for (what, make) in cases {
+        // MNIST: an IDX file (neither it nor its .gz a file).
+        let root = mnist_root(false);
+        let path = root.path().join("mnist/t10k-images-idx3-ubyte");
+        std::fs::remove_file(&path).unwrap();
+        make(&path);
+        let err = load_mnist(root.path()).unwrap_err();
+        assert!(matches!(err, DataError::NotAFile { .. }), "{what}: {err:?}");
+        check_message(&err, &["t10k-images-idx3-ubyte", what, "not a data file"]);
+
+        // Digits: a FIFO there would block a plain read forever.
+        let root = TempDir::new().unwrap();
+        std::fs::create_dir(root.path().join("digits")).unwrap();
+        make(&root.path().join("digits/digits.csv.gz"));
+        let err = load(DatasetName::Digits, root.path()).unwrap_err();
+        check_message(&err, &["digits.csv.gz", what]);
+
+        // CIFAR-10: the first batch, and a later one.
+        for name in ["data_batch_1.bin", "test_batch.bin"] {
+            let root = cifar_root(2);
+            let path = root.path().join("cifar10").join(name);
+            std::fs::remove_file(&path).unwrap();
+            make(&path);
+            let err = load(DatasetName::Cifar10, root.path()).unwrap_err();
+            check_message(&err, &[name, what]);
+        }
+    }
+}
+
+#[test]
+fn digits_too_few_for_a_test_split_are_refused() {
+    // One line: 20 % of one sample rounds to none, the test split would be empty.
+    let (root, path) = digits_root(&digits_csv(1), false);
+    let err = load(DatasetName::Digits, root.path()).unwrap_err();
+    assert!(
+        matches!(err, DataError::EmptySplit { split: "test", .. }),
+        "{err:?}"
+    );
+    check_message(&err, &[&path, "1 samples", "test split empty"]);
+}
+
+/// What a case expects in the message, and how it puts that thing at a path.
+type Maker<'a> = (&'a str, &'a dyn Fn(&Path));

@@ -4,7 +4,7 @@ use crate::compare::{
     compare_table, compare_table_with, find_summaries, AccuracyEpoch, TableOptions,
 };
 use crate::compare_figures::write_comparison_figures;
-use crate::config::{DeviceChoice, ExperimentConfig};
+use crate::config::{check_seeds, DeviceChoice, ExperimentConfig, MAX_SEEDS};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
 use crate::job::Job;
@@ -164,9 +164,11 @@ struct SweepArgs {
     common: CommonArgs,
 }
 
-/// Parses `a..b` or `a,b,c`.
+/// Parses `a..b` or `a,b,c`: at most [`MAX_SEEDS`] seeds, none twice; a range is checked
+/// before it is expanded.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     let bad = || format!("--seeds {s:?}: expected a range like 0..5 or a list like 0,3,7");
+    let what = format!("--seeds {s:?}");
     if let Some((a, b)) = s.split_once("..") {
         let (a, b): (u64, u64) = (
             a.trim().parse().with_context(bad)?,
@@ -175,11 +177,20 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
         if a >= b {
             bail!("--seeds {s:?}: the range is empty");
         }
+        if b - a > MAX_SEEDS as u64 {
+            bail!(
+                "{what}: {} seeds, more than the {MAX_SEEDS} one invocation trains",
+                b - a
+            );
+        }
         return Ok((a..b).collect());
     }
-    s.split(',')
+    let seeds = s
+        .split(',')
         .map(|x| x.trim().parse::<u64>().with_context(bad))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    check_seeds(&seeds, &what)?;
+    Ok(seeds)
 }
 
 /// Parses `i/n` with `0 ≤ i < n`.
@@ -211,6 +222,15 @@ fn options(cfg: &ExperimentConfig, c: &CommonArgs) -> Result<RunOptions> {
     if let Some(n) = c.threads {
         if n < 1 {
             bail!("--threads must be at least 1, got {n}");
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        if n as usize > cores {
+            // Oversubscribed threads contend for the cores: 1000 threads on 4 cores ran 250×
+            // slower. Allowed (a machine may report fewer cores than it lends), but said.
+            tracing::warn!(
+                "--threads {n} is more than the {cores} CPU cores this process may use; \
+                 libtorch's threads will contend and training will be slower, not faster"
+            );
         }
         tch::set_num_threads(n);
     }

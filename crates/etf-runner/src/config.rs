@@ -460,9 +460,7 @@ impl ExperimentConfig {
                 self.name
             );
         }
-        if self.seeds.is_empty() {
-            bail!("`seeds` must list at least one seed");
-        }
+        check_seeds(&self.seeds, "`seeds`")?;
         if self.variants.is_empty() {
             bail!("at least one [[variant]] is required");
         }
@@ -488,7 +486,47 @@ impl ExperimentConfig {
         if self.data.synthetic.is_some() && self.data.dataset != etf_data::DatasetName::Synthetic {
             bail!("[data.synthetic] applies only to dataset = \"synthetic\"");
         }
+        self.validate_data()?;
         self.validate_variants()
+    }
+
+    /// The number of classes, known from the data set's name (or the synthetic generator's
+    /// settings) before any file is read.
+    pub fn num_classes(&self) -> usize {
+        self.data
+            .dataset
+            .num_classes()
+            .unwrap_or_else(|| self.data.synthetic.clone().unwrap_or_default().num_classes)
+    }
+
+    /// The synthetic generator's sizes, and limits and a probe set that hold every class.
+    fn validate_data(&self) -> Result<()> {
+        let d = &self.data;
+        if d.dataset == etf_data::DatasetName::Synthetic {
+            let s = d.synthetic.clone().unwrap_or_default();
+            s.validate().context("[data.synthetic]")?;
+            if s.test_per_class == 0 {
+                bail!(
+                    "data.synthetic.test_per_class must be at least 1: every epoch is measured \
+                     on the test set"
+                );
+            }
+        }
+        let classes = self.num_classes();
+        for (key, n) in [
+            ("data.train_limit", d.train_limit),
+            ("data.test_limit", d.test_limit),
+            ("data.probe_size", d.probe_size),
+        ] {
+            if n > 0 && n < classes {
+                bail!(
+                    "{key} = {n} is below the number of classes ({classes}) of {}: a \
+                     class-balanced subset needs at least one sample of every class",
+                    d.dataset
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Names unique and valid; each variant resolves against the model (and a ViT fits the data).
@@ -504,9 +542,16 @@ impl ExperimentConfig {
             if !seen.insert(v.name.as_str()) {
                 bail!("two variants are named {:?}", v.name);
             }
-            if let ResolvedVariant::Vit { config, .. } = v.resolve(&self.model)? {
-                self.validate_vit(&config)
-                    .with_context(|| format!("variant {:?}", v.name))?;
+            match (v.resolve(&self.model)?, &self.model) {
+                (ResolvedVariant::Vit { config, .. }, _) => self
+                    .validate_vit(&config)
+                    .with_context(|| format!("variant {:?}", v.name))?,
+                (ResolvedVariant::Mlp(m), ModelConfig::Mlp(mlp)) => {
+                    m.validate(mlp.depth).with_context(|| {
+                        format!("variant {:?} (model.depth = {})", v.name, mlp.depth)
+                    })?
+                }
+                (ResolvedVariant::Mlp(_), ModelConfig::Vit(_)) => {}
             }
         }
         Ok(())
@@ -675,6 +720,29 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeMap<S
             out.insert(prefix.to_string(), other.to_string());
         }
     }
+}
+
+/// The most seeds one invocation trains (`seeds`, `--seeds`): far more than any experiment
+/// needs, and a bound that a typo such as `0..100000000000` hits at once.
+pub const MAX_SEEDS: usize = 10_000;
+
+/// Seeds are a non-empty list of at most [`MAX_SEEDS`] distinct values; `what` names where
+/// they came from (`` `seeds` `` or `--seeds "…"`).
+pub fn check_seeds(seeds: &[u64], what: &str) -> Result<()> {
+    if seeds.is_empty() {
+        bail!("{what} must list at least one seed");
+    }
+    if seeds.len() > MAX_SEEDS {
+        bail!(
+            "{what}: {} seeds, more than the {MAX_SEEDS} one invocation trains",
+            seeds.len()
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = seeds.iter().find(|&&s| !seen.insert(s)) {
+        bail!("{what}: seed {dup} is listed twice (each seed is one run directory)");
+    }
+    Ok(())
 }
 
 fn valid_name(s: &str) -> bool {

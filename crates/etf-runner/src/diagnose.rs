@@ -3,7 +3,7 @@
 use crate::config::{DeviceChoice, ExperimentConfig};
 use crate::io::{write_atomic, write_npy};
 use crate::job::Job;
-use crate::run::load_data;
+use crate::run::{data_root, load_data_from};
 use anyhow::{bail, Context, Result};
 use etf_train::{evaluate, restore_model, Checkpoint, CollapseModel, Evaluation};
 use std::fmt::Write as _;
@@ -32,12 +32,9 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<String> {
     if let Some(d) = args.data {
         cfg.data.dataset = d;
     }
-    if let Some(r) = &args.data_root {
-        cfg.data.root = r.clone();
-    }
     let job = Job::of_run(cfg, &dir.join(crate::run::CONFIG))?;
     let cfg = &job.config;
-    let data = load_data(cfg, device)?;
+    let data = load_data_from(cfg, &data_root(cfg, args.data_root.as_deref()), device)?;
     let ds = &data.dataset;
     // The model alone, with the run's locks and last weights: measuring needs no optimiser.
     let (vs, mut model) = job.initial_model(device, ds)?;

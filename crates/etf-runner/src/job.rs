@@ -103,9 +103,18 @@ impl Job {
         }
     }
 
+    /// Refuses the job when its model and batches cannot fit in `device`'s memory
+    /// ([`crate::memory::check`]); nothing is allocated.
+    pub fn check_memory(&self, device: Device, ds: &Dataset) -> Result<()> {
+        let classes = ds.num_classes as i64;
+        crate::memory::check(&self.config, &ds.train.sample_shape(), classes, device)
+    }
+
     /// The model the job starts from: libtorch seeded with the job's seed, then the variant's
-    /// model built in a fresh `VarStore` on `device` (what `etf inspect` shows).
+    /// model built in a fresh `VarStore` on `device` (what `etf inspect` shows). A model that
+    /// cannot fit is refused before anything is allocated ([`Job::check_memory`]).
     pub fn initial_model(&self, device: Device, ds: &Dataset) -> Result<(nn::VarStore, AnyModel)> {
+        self.check_memory(device, ds)?;
         tch::manual_seed(self.seed as i64);
         let vs = nn::VarStore::new(device);
         let model = self.build_model(&vs, &ds.train.sample_shape(), ds.num_classes as i64)?;

@@ -42,6 +42,7 @@ pub mod figures;
 pub mod inspect;
 pub mod io;
 pub mod job;
+pub mod memory;
 pub mod model;
 pub mod output;
 pub mod plots;

@@ -116,13 +116,23 @@ impl LoadedData {
     }
 }
 
+/// The data root: `flag` (a command's `--data-root`), else `ETF_DATA_DIR` when set and not
+/// empty, else the config's `data.root`.
+pub fn data_root(cfg: &ExperimentConfig, flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(etf_data::env_data_root)
+        .unwrap_or_else(|| cfg.data.root.clone())
+}
+
 /// Loads the experiment's data set with its limits and probe set (`etf-data`'s one subset
 /// policy, seed 0: the same limit gives the same subset here and in the library), and moves
-/// everything to `device` once.
+/// everything to `device` once. The root is [`data_root`] without a flag.
 pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
-    let root = std::env::var_os("ETF_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cfg.data.root.clone());
+    load_data_from(cfg, &data_root(cfg, None), device)
+}
+
+/// [`load_data`] from the data root `root`. An empty training or test split is an error.
+pub fn load_data_from(cfg: &ExperimentConfig, root: &Path, device: Device) -> Result<LoadedData> {
     let d = &cfg.data;
     let spec = etf_data::DatasetSpec {
         limit_train: Some(d.train_limit),
@@ -130,7 +140,7 @@ pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
         synthetic: d.synthetic.clone().unwrap_or_default(),
         ..etf_data::DatasetSpec::new(d.dataset)
     };
-    let ds = etf_data::load(&spec, &root).with_context(|| {
+    let ds = etf_data::load(&spec, root).with_context(|| {
         format!(
             "loading data set {} from {} (data.train_limit = {}, data.test_limit = {})",
             d.dataset,
@@ -139,6 +149,20 @@ pub fn load_data(cfg: &ExperimentConfig, device: Device) -> Result<LoadedData> {
             d.test_limit
         )
     })?;
+    for (split, what) in [(&ds.train, "training"), (&ds.test, "test")] {
+        if split.is_empty() {
+            bail!(
+                "data set {} from {} has an empty {what} set: nothing to {}",
+                d.dataset,
+                root.display(),
+                if what == "test" {
+                    "measure"
+                } else {
+                    "train on"
+                }
+            );
+        }
+    }
     let dataset = ds.to_device(device)?;
     // One fixed probe set for every seed and variant, so their NCC curves are comparable.
     let probe = dataset
@@ -574,6 +598,10 @@ pub fn run_jobs(
         dataset = %cfg.data.dataset, train = data.dataset.train.len(), test = data.dataset.test.len(),
         probe = data.probe.len(), seconds = t0.elapsed().as_secs_f64(), "data loaded"
     );
+    // Every job fits before the first one trains.
+    for job in jobs {
+        job.check_memory(opts.device, &data.dataset)?;
+    }
     let mut summaries = Vec::new();
     for job in jobs {
         if let Some(signal) = opts.stop.signal() {

@@ -542,6 +542,13 @@ fn reapply_locks<M: CollapseModel>(
 ) -> Result<(), TrainError<M::Error>> {
     if let (Some(ctrl), Some(a)) = (state.controller.as_ref(), adaptive) {
         if let Some(layer) = ctrl.locked_after() {
+            let layers = model.layer_names().len();
+            if layer > layers {
+                return Err(CheckpointError::Mismatch(format!(
+                    "the checkpoint's layers are locked after layer {layer}; the model has {layers}"
+                ))
+                .into());
+            }
             model
                 .lock_after(layer, a.orientation, seed, opt)
                 .map_err(TrainError::Model)?;
