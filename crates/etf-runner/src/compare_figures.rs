@@ -152,7 +152,7 @@ struct Group {
 /// The runs grouped by variant (by `experiment: variant` when several experiments are
 /// compared), baselines first and then by name, each with its colour. Runs without a
 /// readable `metrics.csv` are left out with a warning.
-fn groups(runs: &[(PathBuf, RunSummary)]) -> Result<Vec<Group>> {
+fn groups(runs: &[(PathBuf, RunSummary)]) -> Vec<Group> {
     let experiments: std::collections::BTreeSet<&str> = runs
         .iter()
         .map(|(_, s)| s.head.experiment.as_str())
@@ -183,7 +183,7 @@ fn groups(runs: &[(PathBuf, RunSummary)]) -> Result<Vec<Group>> {
             color: OKABE_ITO[i % OKABE_ITO.len()],
             runs,
         });
-    Ok(colored.collect())
+    colored.collect()
 }
 
 impl Group {
@@ -474,7 +474,7 @@ pub fn write_comparison_figures(
     runs: &[(PathBuf, RunSummary)],
     layers_of: Option<&str>,
 ) -> Result<Vec<PathBuf>> {
-    let groups = groups(runs)?;
+    let groups = groups(runs);
     if groups.is_empty() {
         return Ok(Vec::new());
     }

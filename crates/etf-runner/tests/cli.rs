@@ -2,6 +2,9 @@
 //! overwrite, one writer per run directory, strict resume, graceful stop on SIGTERM, non-finite
 //! loss, missing data, CUDA requests, sweep shards, compare, diagnose.
 
+mod common;
+
+use common::{etf, etf_env, s};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -43,23 +46,11 @@ tau = 0.9
 patience = 1
 "#;
 
-fn etf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etf"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("runs etf")
-}
-
 fn setup() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("exp.toml");
     std::fs::write(&cfg, CONFIG).unwrap();
     (dir, cfg)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// The metrics without the wall-time columns, as numbers where they are numbers.
@@ -500,14 +491,10 @@ fn resume_refuses_a_changed_configuration_and_leaves_the_run_as_it_was() {
 
 /// `etf run … --variant adaptive --set train.epochs=3` with extra arguments and environment.
 fn run_adaptive(cfg: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etf"))
-        .args(["run", s(cfg), "--out", s(out), "--variant", "adaptive"])
-        .args(["--set", "train.epochs=3"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    let mut args = vec!["run", s(cfg), "--out", s(out), "--variant", "adaptive"];
+    args.extend(["--set", "train.epochs=3"]);
+    args.extend(extra);
+    etf_env(&args, env)
 }
 
 #[test]
@@ -686,12 +673,10 @@ fn the_dynamics_comparison_files_build_their_models() {
                 .unwrap_or_else(|e| panic!("{e:#}"));
             for v in &cfg.variants {
                 let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
-                let r = Command::new(env!("CARGO_BIN_EXE_etf"))
-                    .args(["inspect", s(&path), "--variant", &v.name])
-                    .env("RUST_LOG", "warn")
-                    .env("ETF_DATA_DIR", &root)
-                    .output()
-                    .unwrap();
+                let r = etf_env(
+                    &["inspect", s(&path), "--variant", &v.name],
+                    &[("ETF_DATA_DIR", s(&root))],
+                );
                 assert!(
                     r.status.success(),
                     "{} / {}: {}",

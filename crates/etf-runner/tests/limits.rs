@@ -3,8 +3,11 @@
 //! data limits out of range, empty data sets, data paths that are not files; and the data root
 //! given on the command line wins over `ETF_DATA_DIR`.
 
+mod common;
+
+use common::{etf, etf_env, s};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// Two variants: a valid baseline first, so an error in the second one shows whether anything
 /// trained before it was found.
@@ -38,23 +41,6 @@ name = "fixed"
 kind = "fixed-last-k"
 k = 2
 "#;
-
-fn etf_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etf"));
-    cmd.args(args).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("runs etf")
-}
-
-fn etf(args: &[&str]) -> Output {
-    etf_env(args, &[])
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn setup() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -7,11 +7,17 @@ use std::process::{Command, Output};
 
 /// Runs the `etf` binary built for these tests with `args`, warnings only on stderr.
 pub fn etf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etf"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("runs etf")
+    etf_env(args, &[])
+}
+
+/// [`etf`] with these environment variables set too.
+pub fn etf_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etf"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("runs etf")
 }
 
 /// `p` as a command-line argument.
