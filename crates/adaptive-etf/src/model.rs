@@ -45,7 +45,7 @@ fn fixed_layers(
     if orientation == Some(LockOrientation::Nearest) {
         return Err(MlpError::Config(
             "orientation \"nearest\" needs a trained weight; layers fixed from the start take \
-             \"canonical\" or \"random\""
+             \"canonical\", \"random\", \"gaussian\" or \"orthogonal\""
                 .into(),
         ));
     }

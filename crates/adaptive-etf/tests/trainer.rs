@@ -323,3 +323,53 @@ fn a_small_mlp_learns_the_synthetic_data() {
     // Deeper layers collapse more: NCC accuracy of the last hidden layer is high.
     assert!(last.layers[2].train.ncc_accuracy > 0.9);
 }
+
+/// The frozen controls of spec §7 stand where ETF maps stand: fixed from the start
+/// (`fixed-last-k`) and as the target of an adaptive lock, each its seeded control map,
+/// bit-identical through SGD epochs with momentum and weight decay, and not learnable.
+#[test]
+fn frozen_controls_fixed_and_locked_never_move() {
+    use simplex_etf::control_map;
+    let _serial = serial();
+    let ds = data();
+    let run = run_data(&ds);
+    for orientation in [LockOrientation::Gaussian, LockOrientation::Orthogonal] {
+        let control = orientation.control().unwrap();
+        let map = |out, inp, seed| {
+            control_map(out, inp, 1.0, control, seed, tch::Kind::Float, Device::Cpu).unwrap()
+        };
+        // Fixed from the start: hidden 3 (seed 3) and the classifier (seed 4).
+        let mut t = trainer(&MlpVariant::FixedLastK { k: 2, orientation }, spec(None, 2));
+        assert_eq!(
+            t.model.total_params() - t.model.learnable_params(),
+            16 * 16 + 16 * 4
+        );
+        assert_eq!(t.model.learnable_params(), t.optimizer().num_params());
+        let w = t.model.classifier().0.copy();
+        assert!(w.equal(&map(4, 16, 4)));
+        t.run_epoch(&run, &mut NoProgress).unwrap();
+        t.run_epoch(&run, &mut NoProgress).unwrap();
+        assert!(t.model.classifier().0.equal(&w), "a fixed control moved");
+
+        // Locked during training: ℓ* = 1 after epoch 1 locks hidden 2, 3 and the classifier
+        // to the control of seed `spec.seed + layer` (11 + 4 for the classifier).
+        let adaptive = AdaptiveConfig {
+            orientation,
+            ..adaptive_now()
+        };
+        let mut t = trainer(
+            &MlpVariant::Adaptive(adaptive.clone()),
+            spec(Some(adaptive), 3),
+        );
+        let before = t.model.learnable_params();
+        let r = t.run_epoch(&run, &mut NoProgress).unwrap().clone();
+        assert_eq!(r.newly_locked, vec!["hidden2", "hidden3", "classifier"]);
+        assert_eq!(r.learnable_params, before - (2 * 16 * 16 + 16 * 4));
+        assert_eq!(t.optimizer().num_params(), r.learnable_params);
+        let w = t.model.classifier().0.copy();
+        assert!(w.equal(&map(4, 16, 15)));
+        t.run_epoch(&run, &mut NoProgress).unwrap();
+        t.run_epoch(&run, &mut NoProgress).unwrap();
+        assert!(t.model.classifier().0.equal(&w), "a locked control moved");
+    }
+}

@@ -222,7 +222,8 @@ pub struct VariantConfig {
     /// `baseline`, `etf-classifier`, `fixed-last-k`, `adaptive` or `etf-ffn` (docs/config.md
     /// says which keys apply to which kind).
     pub kind: VariantKind,
-    /// ETF orientation: `canonical`, `random` (fixed layers) or `nearest` (locks).
+    /// The frozen map: ETF orientation `canonical`, `random` (fixed layers) or `nearest`
+    /// (locks), or a control `gaussian` / `orthogonal` (spec §7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orientation: Option<LockOrientation>,
     /// `fixed-last-k`: number of fixed layers, the classifier included.

@@ -272,7 +272,7 @@ impl VitConfig {
             return Err(out_of_range(
                 "vit.ffn_etf.orientation",
                 "nearest",
-                "canonical or random for ETF maps fixed from the start (blocks = all / last-k, \
+                "canonical, random, gaussian or orthogonal for maps fixed from the start (blocks = all / last-k, \
                  etf_head = true); nearest only for adaptive locking",
             ));
         }

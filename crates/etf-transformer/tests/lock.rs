@@ -140,3 +140,84 @@ fn lock_past_depth_is_an_error() {
         "{err}"
     );
 }
+
+/// The frozen controls of spec §7 take the ETF maps' place in the FFNs: fixed from the start
+/// (`etf-ffn`) and as a lock target, each its control map of the derived seed, bit-identical
+/// under AdamW with weight decay and counted as non-learnable.
+#[test]
+fn frozen_control_ffns_never_move_and_are_not_learnable() {
+    use etf_transformer::{derive_seed, SeedSlot};
+    use simplex_etf::control_map;
+    for orientation in [LockOrientation::Gaussian, LockOrientation::Orthogonal] {
+        let control = orientation.control().unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut cfg = tiny(EtfBlocks::LastK(1), FfnMatrices::Both);
+        cfg.ffn_etf.orientation = orientation;
+        let mut vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 4).unwrap();
+        let (d, hidden) = (cfg.dim, cfg.hidden_dim());
+        let expected_w1 = control_map(
+            hidden,
+            d,
+            1.0,
+            control,
+            derive_seed(5, SeedSlot::W1(1)),
+            tch::Kind::Float,
+            Device::Cpu,
+        )
+        .unwrap();
+        assert!(vit.blocks()[1].fc1.weight().equal(&expected_w1));
+        let baseline_vs = nn::VarStore::new(Device::Cpu);
+        let baseline = Vit::new(
+            &baseline_vs.root(),
+            &tiny(EtfBlocks::None, FfnMatrices::Both),
+            [1, 8, 8],
+            4,
+        )
+        .unwrap();
+        let ffn_weights = 2 * d * hidden;
+        assert_eq!(
+            vit.learnable_params(),
+            baseline.learnable_params() - ffn_weights
+        );
+        let mut opt = adamw(&vit, 1e-2, 0.1);
+        assert_eq!(opt.num_params(), vit.learnable_params());
+        let (xs, ys) = template_images(4, 8, 0.5, 3);
+        for _ in 0..2 {
+            train_step(&vit, &mut opt, &xs, &ys);
+        }
+        // Lock block 0's FFN to the control too, mid-training.
+        let spec = EtfSpec {
+            orientation,
+            seed: 5,
+            ..EtfSpec::default()
+        };
+        assert_eq!(
+            vit.lock_ffn(0, FfnMatrices::Both, &spec, &mut opt).unwrap(),
+            2
+        );
+        let expected_w2 = control_map(
+            d,
+            hidden,
+            1.0,
+            control,
+            derive_seed(5, SeedSlot::W2(0)),
+            tch::Kind::Float,
+            Device::Cpu,
+        )
+        .unwrap();
+        assert!(vit.blocks()[0].fc2.weight().equal(&expected_w2));
+        assert_eq!(
+            vit.learnable_params(),
+            baseline.learnable_params() - 2 * ffn_weights
+        );
+        assert_eq!(opt.num_params(), vit.learnable_params());
+        let before = snapshot(&vit);
+        for _ in 0..5 {
+            train_step(&vit, &mut opt, &xs, &ys);
+        }
+        for (b, a) in before.iter().zip(&snapshot(&vit)) {
+            assert!(b.0.equal(&a.0) && b.1.equal(&a.1), "a frozen control moved");
+            assert!(!b.2.equal(&a.2), "attention weights must train");
+        }
+    }
+}

@@ -39,7 +39,7 @@ pub enum EtfError {
     #[error("the ETF scale alpha must be finite and non-zero, got {0}")]
     InvalidAlpha(f64),
     /// `nearest` needs a weight to be near to: a fresh layer has none.
-    #[error("the `nearest` orientation needs an existing weight; a layer constrained from the start must use `canonical` or `random`")]
+    #[error("the `nearest` orientation needs an existing weight; a layer constrained from the start must use `canonical`, `random`, `gaussian` or `orthogonal`")]
     NearestNeedsWeight,
     /// A VarStore variable of that name exists already (tch would silently rename ours).
     #[error("variable {0} already exists in the VarStore")]

@@ -178,7 +178,7 @@ pub fn etf_map_deviation(w: &Tensor, alpha: f64) -> Result<f64, EtfError> {
     etf_gram_deviation(&m.f_div_scalar(alpha)?)
 }
 
-fn random_frame(k: i64, p: i64, seed: u64) -> Result<Tensor, EtfError> {
+pub(crate) fn random_frame(k: i64, p: i64, seed: u64) -> Result<Tensor, EtfError> {
     let n = usize::try_from(p * k).map_err(|_| EtfError::DimensionTooSmall { k, p })?;
     let g = Tensor::from_slice(&SplitMix64::new(seed).standard_normals(n)).f_view([p, k])?;
     let (q, r) = Tensor::f_linalg_qr(&g, "reduced")?;
@@ -224,7 +224,7 @@ pub(crate) fn cpu_f64(t: &Tensor) -> Result<Tensor, EtfError> {
         .f_to_kind(Kind::Double)?)
 }
 
-fn check_dims(k: i64, p: i64) -> Result<(), EtfError> {
+pub(crate) fn check_dims(k: i64, p: i64) -> Result<(), EtfError> {
     if k < 2 {
         Err(EtfError::TooFewVectors { k })
     } else if p < k {

@@ -1,5 +1,6 @@
 //! Linear layers constrained to ETF maps (spec §2), from the start or by locking (spec §4).
 
+use crate::control::{control_map, Control};
 use crate::etf::{
     canonical_etf_forward, check_alpha, cpu_f64, etf_map, etf_map_deviation, Orientation,
 };
@@ -9,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-/// Configuration-level choice of orientation (spec §1). `Random` takes its seed from
-/// [`EtfSpec::seed`]; `Nearest` needs an existing weight, so it only applies to
-/// [`LockableLinear::lock`].
+/// Configuration-level choice of the frozen map: an ETF orientation (spec §1) or a non-ETF
+/// control (spec §7), so a control goes wherever an ETF map goes. `Random` and the controls
+/// take their seed from [`EtfSpec::seed`]; `Nearest` needs an existing weight, so it only
+/// applies to [`LockableLinear::lock`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LockOrientation {
@@ -22,6 +24,23 @@ pub enum LockOrientation {
     Random,
     /// The ETF map nearest to the layer's current weight.
     Nearest,
+    /// Not an ETF: the frozen Gaussian control of spec §7 ([`Control::Gaussian`]), seeded as
+    /// `Random`.
+    Gaussian,
+    /// Not an ETF: the frozen semi-orthogonal control of spec §7 ([`Control::Orthogonal`]),
+    /// seeded as `Random`.
+    Orthogonal,
+}
+
+impl LockOrientation {
+    /// The control map this value names, if it names one rather than an ETF orientation.
+    pub fn control(self) -> Option<Control> {
+        match self {
+            Self::Gaussian => Some(Control::Gaussian),
+            Self::Orthogonal => Some(Control::Orthogonal),
+            Self::Canonical | Self::Random | Self::Nearest => None,
+        }
+    }
 }
 
 /// How a layer is constrained to an ETF map.
@@ -60,16 +79,28 @@ impl EtfSpec {
         }
     }
 
-    fn orientation_for<'a>(
+    /// The `out×in` weight of this spec (scale `alpha`), nearest to `current` for `Nearest`.
+    fn weight(
         &self,
-        current: Option<&'a Tensor>,
-    ) -> Result<Orientation<'a>, EtfError> {
-        match (self.orientation, current) {
-            (LockOrientation::Canonical, _) => Ok(Orientation::Canonical),
-            (LockOrientation::Random, _) => Ok(Orientation::Random { seed: self.seed }),
-            (LockOrientation::Nearest, Some(w)) => Ok(Orientation::Nearest(w)),
-            (LockOrientation::Nearest, None) => Err(EtfError::NearestNeedsWeight),
-        }
+        out_dim: i64,
+        in_dim: i64,
+        current: Option<&Tensor>,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Tensor, EtfError> {
+        let orientation = match (self.orientation, current) {
+            (LockOrientation::Canonical, _) => Orientation::Canonical,
+            (LockOrientation::Random, _) => Orientation::Random { seed: self.seed },
+            (LockOrientation::Nearest, Some(w)) => Orientation::Nearest(w),
+            (LockOrientation::Nearest, None) => return Err(EtfError::NearestNeedsWeight),
+            (LockOrientation::Gaussian | LockOrientation::Orthogonal, _) => {
+                let control = self.orientation.control().expect("a control orientation");
+                return control_map(
+                    out_dim, in_dim, self.alpha, control, self.seed, kind, device,
+                );
+            }
+        };
+        etf_map(out_dim, in_dim, self.alpha, orientation, kind, device)
     }
 }
 
@@ -122,20 +153,15 @@ impl LockableLinear {
         bias: bool,
         spec: &EtfSpec,
     ) -> Result<Self, EtfError> {
-        let orientation = spec.orientation_for(None)?;
+        if spec.orientation == LockOrientation::Nearest {
+            return Err(EtfError::NearestNeedsWeight);
+        }
         for name in ["weight", "bias"] {
             if path.get(name).is_some() {
                 return Err(EtfError::DuplicateVariable(path.path(name)));
             }
         }
-        let w = etf_map(
-            out_dim,
-            in_dim,
-            spec.alpha,
-            orientation,
-            path.kind(),
-            path.device(),
-        )?;
+        let w = spec.weight(out_dim, in_dim, None, path.kind(), path.device())?;
         let bias = if bias {
             let b = crate::init::linear_bias(path, in_dim, out_dim)?;
             Some(path.add("bias", b, !spec.freeze_bias))
@@ -172,12 +198,10 @@ impl LockableLinear {
             return Ok(false);
         }
         check_alpha(spec.alpha)?;
-        let orientation = spec.orientation_for(Some(&self.weight))?;
-        let w = etf_map(
+        let w = spec.weight(
             self.out_dim,
             self.in_dim,
-            spec.alpha,
-            orientation,
+            Some(&self.weight),
             self.weight.kind(),
             self.weight.device(),
         )?;
@@ -205,20 +229,13 @@ impl LockableLinear {
             Kind::Float => 1e-4,
             _ => 1e-2,
         };
-        let deviation = match spec.orientation_for(None) {
-            Ok(orientation) => {
-                let expected = etf_map(
-                    self.out_dim,
-                    self.in_dim,
-                    spec.alpha,
-                    orientation,
-                    Kind::Double,
-                    tch::Device::Cpu,
-                )?;
-                let w = cpu_f64(&self.weight)?;
-                w.f_sub(&expected)?.f_abs()?.f_max()?.f_double_value(&[])? / spec.alpha.abs()
-            }
-            Err(_) => etf_map_deviation(&self.weight, spec.alpha)?,
+        let deviation = if spec.orientation == LockOrientation::Nearest {
+            etf_map_deviation(&self.weight, spec.alpha)?
+        } else {
+            let expected =
+                spec.weight(self.out_dim, self.in_dim, None, Kind::Double, Device::Cpu)?;
+            let w = cpu_f64(&self.weight)?;
+            w.f_sub(&expected)?.f_abs()?.f_max()?.f_double_value(&[])? / spec.alpha.abs()
         };
         if deviation.is_nan() || deviation > tolerance {
             return Err(EtfError::NotAnEtfMap {

@@ -30,12 +30,14 @@
 //! # Ok::<(), simplex_etf::EtfError>(())
 //! ```
 
+mod control;
 mod error;
 mod etf;
 pub mod init;
 mod layer;
 pub mod optim;
 
+pub use control::{control_map, Control};
 pub use error::EtfError;
 pub use etf::{
     canonical_etf_forward, etf_gram_deviation, etf_map, etf_map_deviation, simplex_etf, Orientation,

@@ -1,7 +1,9 @@
 //! Locked weights never move, whatever the optimiser; everything else keeps training.
 
 use simplex_etf::optim::{AdamWConfig, Optimizer, OptimizerConfig, SgdConfig};
-use simplex_etf::{etf_map_deviation, EtfLinear, EtfSpec, LockOrientation, LockableLinear};
+use simplex_etf::{
+    control_map, etf_map_deviation, EtfLinear, EtfSpec, LockOrientation, LockableLinear,
+};
 use tch::nn::{self, Module, OptimizerConfig as _};
 use tch::{Device, Kind, Tensor};
 
@@ -15,19 +17,17 @@ struct Net {
 
 impl Net {
     fn new(seed: i64) -> Self {
+        Self::with_head(seed, LockOrientation::Random)
+    }
+
+    /// A net whose head is fixed from the start to the map of `head` (an ETF or a control).
+    fn with_head(seed: i64, head: LockOrientation) -> Self {
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let first = LockableLinear::new(&(&root / "first"), 8, 16, true);
         let middle = LockableLinear::new(&(&root / "middle"), 16, 16, true);
-        let head = EtfLinear::new(
-            &(&root / "head"),
-            16,
-            4,
-            true,
-            &EtfSpec::new(LockOrientation::Random, 3),
-        )
-        .unwrap();
+        let head = EtfLinear::new(&(&root / "head"), 16, 4, true, &EtfSpec::new(head, 3)).unwrap();
         Self {
             vs,
             first,
@@ -83,7 +83,16 @@ fn train(net: &Net, opt: &mut Optimizer, steps: i64) {
 }
 
 fn check_lock_survives(cfg: OptimizerConfig, orientation: LockOrientation, freeze_bias: bool) {
-    let mut net = Net::new(1);
+    check_lock_survives_with_head(cfg, orientation, freeze_bias, LockOrientation::Random);
+}
+
+fn check_lock_survives_with_head(
+    cfg: OptimizerConfig,
+    orientation: LockOrientation,
+    freeze_bias: bool,
+    head: LockOrientation,
+) {
+    let mut net = Net::with_head(1, head);
     let mut opt = net.optimizer(cfg);
     train(&net, &mut opt, 5);
     let state_before = opt.state_bytes();
@@ -94,7 +103,17 @@ fn check_lock_survives(cfg: OptimizerConfig, orientation: LockOrientation, freez
         freeze_bias,
     };
     assert!(net.middle.lock(&spec, &mut opt).unwrap());
-    assert!(etf_map_deviation(net.middle.weight(), 1.0).unwrap() < 1e-5);
+    let expected = match orientation.control() {
+        Some(control) => control_map(16, 16, 1.0, control, 11, Kind::Float, Device::Cpu).unwrap(),
+        None => {
+            assert!(etf_map_deviation(net.middle.weight(), 1.0).unwrap() < 1e-5);
+            net.middle.weight().copy()
+        }
+    };
+    assert!(
+        net.middle.weight().equal(&expected),
+        "not the map of the spec"
+    );
     // The weight's state (and a frozen bias's) is gone: 16×16 (+16) floats × buffers per param.
     let buffers = if matches!(cfg, OptimizerConfig::AdamW(_)) {
         2
@@ -163,6 +182,73 @@ fn locked_weight_is_bit_identical_under_sgd_momentum_and_weight_decay() {
         check_lock_survives(OptimizerConfig::Sgd(cfg), orientation, false);
     }
     check_lock_survives(OptimizerConfig::Sgd(cfg), LockOrientation::Nearest, true);
+}
+
+#[test]
+fn frozen_controls_are_bit_identical_and_not_learnable_under_sgd_and_adamw() {
+    let sgd = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        ..SgdConfig::default()
+    });
+    let adamw = OptimizerConfig::AdamW(AdamWConfig {
+        lr: 1e-2,
+        weight_decay: 5e-4,
+        ..AdamWConfig::default()
+    });
+    for control in [LockOrientation::Gaussian, LockOrientation::Orthogonal] {
+        for cfg in [sgd, adamw] {
+            // Locked to a control mid-training, with a control head fixed from the start.
+            check_lock_survives_with_head(cfg, control, false, control);
+        }
+        check_lock_survives_with_head(sgd, control, true, LockOrientation::Random);
+    }
+}
+
+#[test]
+fn a_control_fixed_from_the_start_is_its_map_and_restores() {
+    for control in [LockOrientation::Gaussian, LockOrientation::Orthogonal] {
+        let net = Net::with_head(5, control);
+        let expected = control_map(
+            4,
+            16,
+            1.0,
+            control.control().unwrap(),
+            3,
+            Kind::Float,
+            Device::Cpu,
+        )
+        .unwrap();
+        assert!(net.head.weight().equal(&expected));
+        assert!(!net.head.weight().requires_grad());
+        assert_eq!(net.head.learnable_params(), 4);
+        // A lock to a control restores from its weight, and only with its own spec.
+        let mut net = Net::new(6);
+        let mut opt = net.optimizer(OptimizerConfig::Sgd(SgdConfig::default()));
+        net.middle
+            .lock(&EtfSpec::new(control, 8), &mut opt)
+            .unwrap();
+        let mut other = Net::new(6);
+        let mut other_opt = other.optimizer(OptimizerConfig::Sgd(SgdConfig::default()));
+        tch::no_grad(|| {
+            other
+                .middle
+                .weight()
+                .shallow_clone()
+                .copy_(net.middle.weight())
+        });
+        let wrong_seed = EtfSpec::new(control, 9);
+        assert!(other
+            .middle
+            .restore_lock(&wrong_seed, &mut other_opt)
+            .is_err());
+        assert!(other
+            .middle
+            .restore_lock(&EtfSpec::new(control, 8), &mut other_opt)
+            .unwrap());
+        assert_eq!(other_opt.num_params(), other.learnable());
+    }
 }
 
 #[test]
