@@ -4,7 +4,7 @@ use crate::config::{FeatureTap, MlpConfig, MlpVariant};
 use crate::MlpError;
 use etf_train::{CollapseModel, NamedParam, Taps, CLASSIFIER};
 use simplex_etf::optim::Optimizer;
-use simplex_etf::{init, EtfSpec, LockOrientation, LockableLinear};
+use simplex_etf::{init, EtfSpec, LockOrientation, LockScale, LockableLinear};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -208,6 +208,7 @@ impl CollapseModel for Mlp {
         &mut self,
         layer: usize,
         orientation: LockOrientation,
+        scale: LockScale,
         seed: u64,
         opt: &mut Optimizer,
     ) -> Result<Vec<String>, MlpError> {
@@ -232,7 +233,7 @@ impl CollapseModel for Mlp {
                 seed: seed.wrapping_add(l as u64),
                 ..EtfSpec::default()
             };
-            fc.lock(&spec, opt)?;
+            fc.lock_scaled(&spec, scale, opt)?;
             newly.push(name);
         }
         Ok(newly)

@@ -86,6 +86,7 @@ fn adaptive_now() -> AdaptiveConfig {
         patience: 1,
         probe_every: 1,
         orientation: LockOrientation::Nearest,
+        scale: Default::default(),
     }
 }
 
@@ -371,5 +372,46 @@ fn frozen_controls_fixed_and_locked_never_move() {
         t.run_epoch(&run, &mut NoProgress).unwrap();
         t.run_epoch(&run, &mut NoProgress).unwrap();
         assert!(t.model.classifier().0.equal(&w), "a locked control moved");
+    }
+}
+
+/// The lock's disruption (spec §7) is recorded exactly in the epochs that lock: the loss on
+/// the lock probe batch just before the lock and just after it, which is what the model gives
+/// on that batch once the epoch has ended (nothing trains between the lock and the epoch's end).
+#[test]
+fn lock_disruption_is_recorded_exactly_at_lock_epochs() {
+    use simplex_etf::LockScale;
+    let _serial = serial();
+    let ds = data();
+    let run = run_data(&ds);
+    for scale in [LockScale::Fixed, LockScale::Matched] {
+        // Patience 2, τ = 0: ℓ* = 1 at epoch 2, then nothing more can lock (ℓ* cannot move
+        // earlier than layer 1).
+        let adaptive = AdaptiveConfig {
+            patience: 2,
+            orientation: LockOrientation::Random,
+            scale,
+            ..adaptive_now()
+        };
+        let mut t = trainer(
+            &MlpVariant::Adaptive(adaptive.clone()),
+            spec(Some(adaptive), 3),
+        );
+        let r1 = t.run_epoch(&run, &mut NoProgress).unwrap().clone();
+        let before_lock = t.lock_probe_loss(run.probe).unwrap();
+        assert!(r1.newly_locked.is_empty());
+        assert_eq!((r1.lock_loss_before, r1.lock_loss_after), (None, None));
+        let r2 = t.run_epoch(&run, &mut NoProgress).unwrap().clone();
+        assert!(!r2.newly_locked.is_empty());
+        let (before, after) = (r2.lock_loss_before.unwrap(), r2.lock_loss_after.unwrap());
+        assert_eq!(after, t.lock_probe_loss(run.probe).unwrap());
+        assert!(
+            before.is_finite() && before != after,
+            "{scale:?}: {before} {after}"
+        );
+        assert_ne!(before, before_lock, "epoch 2 trained before it locked");
+        let r3 = t.run_epoch(&run, &mut NoProgress).unwrap().clone();
+        assert!(r3.newly_locked.is_empty());
+        assert_eq!((r3.lock_loss_before, r3.lock_loss_after), (None, None));
     }
 }

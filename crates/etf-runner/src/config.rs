@@ -10,7 +10,7 @@ use etf_train::{AdaptiveConfig, Schedule};
 use etf_transformer::{AugmentConfig, EtfBlocks, FfnMatrices, VitConfig};
 use serde::{Deserialize, Serialize};
 use simplex_etf::optim::OptimizerConfig;
-use simplex_etf::LockOrientation;
+use simplex_etf::{LockOrientation, LockScale};
 use std::path::{Path, PathBuf};
 
 /// A whole experiment: data, model, training, and the variants compared.
@@ -241,6 +241,9 @@ pub struct VariantConfig {
     /// ViT `etf-ffn` / `adaptive`: which FFN matrices, `w1`, `w2` or `both` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matrices: Option<FfnMatrices>,
+    /// `adaptive`: scale of the locked maps, `fixed` (default) or `matched` (spec §7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<LockScale>,
 }
 
 /// A variant resolved against the model kind.
@@ -285,6 +288,7 @@ impl VariantConfig {
             ("patience", self.patience.is_some()),
             ("probe_every", self.probe_every.is_some()),
             ("matrices", self.matrices.is_some()),
+            ("scale", self.scale.is_some()),
         ] {
             if set && !allowed.contains(&key) {
                 bail!(
@@ -309,6 +313,7 @@ impl VariantConfig {
             patience: self.patience.unwrap_or(d.patience),
             probe_every: self.probe_every.unwrap_or(d.probe_every),
             orientation: self.orientation.unwrap_or(d.orientation),
+            scale: self.scale.unwrap_or(d.scale),
         };
         a.validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.ctx()))?;
@@ -347,7 +352,14 @@ impl VariantConfig {
                 config.ffn_etf.orientation = self.orientation.unwrap_or(LockOrientation::Random);
             }
             VariantKind::Adaptive => {
-                self.check_keys(&["orientation", "tau", "patience", "probe_every", "matrices"])?;
+                self.check_keys(&[
+                    "orientation",
+                    "tau",
+                    "patience",
+                    "probe_every",
+                    "matrices",
+                    "scale",
+                ])?;
                 let a = self.adaptive_config()?;
                 lock_matrices = self.matrices.unwrap_or(FfnMatrices::Both);
                 config.ffn_etf.blocks = EtfBlocks::Adaptive;
@@ -374,7 +386,7 @@ impl VariantConfig {
             VariantKind::Baseline => &[],
             VariantKind::EtfClassifier => &["orientation"],
             VariantKind::FixedLastK => &["orientation", "k"],
-            VariantKind::Adaptive => &["orientation", "tau", "patience", "probe_every"],
+            VariantKind::Adaptive => &["orientation", "tau", "patience", "probe_every", "scale"],
             VariantKind::EtfFfn => &[],
         };
         self.check_keys(allowed)?;

@@ -367,6 +367,18 @@ pub const EPOCH: &[EpochFigure] = &[
         Fmt::Plain,
     ),
     EpochFigure::new(
+        "lock_loss_before",
+        "loss just before the lock",
+        |r| r.lock_loss_before.map_or(Value::Absent, Value::Real),
+        Fmt::Plain,
+    ),
+    EpochFigure::new(
+        "lock_loss_after",
+        "loss just after the lock",
+        |r| r.lock_loss_after.map_or(Value::Absent, Value::Real),
+        Fmt::Plain,
+    ),
+    EpochFigure::new(
         "train_seconds",
         "training time (s)",
         |r| Value::Real(r.train_seconds),

@@ -4,7 +4,7 @@ use adaptive_etf::{Mlp, MlpError};
 use etf_train::{CollapseModel, NamedParam, Taps};
 use etf_transformer::{VitError, VitModel};
 use simplex_etf::optim::Optimizer;
-use simplex_etf::LockOrientation;
+use simplex_etf::{LockOrientation, LockScale};
 use tch::Tensor;
 
 /// An MLP or a ViT.
@@ -60,10 +60,11 @@ impl CollapseModel for AnyModel {
         &mut self,
         layer: usize,
         orientation: LockOrientation,
+        scale: LockScale,
         seed: u64,
         opt: &mut Optimizer,
     ) -> Result<Vec<String>, ModelError> {
-        delegate!(self, m => Ok(m.lock_after(layer, orientation, seed, opt)?))
+        delegate!(self, m => Ok(m.lock_after(layer, orientation, scale, seed, opt)?))
     }
     fn locked_layers(&self) -> Vec<String> {
         delegate!(self, m => m.locked_layers())

@@ -374,6 +374,8 @@ pub(crate) mod sample {
             optimizer_state_bytes: 4936,
             locked_layers: vec![],
             newly_locked: vec![],
+            lock_loss_before: None,
+            lock_loss_after: None,
             effective_depth: Some(2),
             layers: vec![layer("hidden1", x, false), layer("hidden2", x + 1.0, false)],
             classifier: layer("classifier", x + 2.0, with_clf),
@@ -384,6 +386,8 @@ pub(crate) mod sample {
         let mut first = epoch(1, 1.0, true);
         first.locked_layers = vec!["hidden1".into()];
         first.newly_locked = vec!["hidden1".into()];
+        first.lock_loss_before = Some(0.5);
+        first.lock_loss_after = Some(2.25);
         let mut second = epoch(2, 2.0, false);
         second.locked_layers = vec!["hidden1".into(), "hidden2".into()];
         second.newly_locked = vec!["hidden2".into()];
@@ -400,9 +404,9 @@ mod tests {
     fn metrics_csv_is_pinned() {
         let csv = metrics_csv(&sample::history());
         let expected = concat!(
-            "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,learnable_params,total_params,optimizer_state_bytes,effective_depth,locked_layers,newly_locked,train_seconds,metrics_seconds,samples_per_second,hidden1.ncc_train,hidden1.ncc_test,hidden1.nc1,hidden1.equinorm,hidden1.equiangularity,hidden1.max_angle,hidden1.etf_error,hidden1.cdnv,hidden2.ncc_train,hidden2.ncc_test,hidden2.nc1,hidden2.equinorm,hidden2.equiangularity,hidden2.max_angle,hidden2.etf_error,hidden2.cdnv,classifier.ncc_train,classifier.ncc_test,classifier.nc1,classifier.equinorm,classifier.equiangularity,classifier.max_angle,classifier.etf_error,classifier.cdnv,classifier.w_equinorm,classifier.w_equiangularity,classifier.w_max_angle,classifier.w_etf_error,classifier.nc3,classifier.nc4\n",
-            "1,5e-2,1.5,0.4,1.75,0.375,1134,1234,4936,2,hidden1,hidden1,1.2346,0.1000,4321.1,0.6,0.55,1.25,0.1,0.2,1.3,0.3333333333333333,0.00123,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.03,NaN,0.7,0.123456789,1.6500000000000001,0.125\n",
-            "2,2.5e-2,0.75,0.8,0.875,0.75,1034,1234,4936,,hidden1+hidden2,hidden2,1.2346,0.1000,4321.1,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.9,0.7,5,0.4,0.05,4.3,1.3333333333333333,0.00492,,,,,,\n",
+            "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,learnable_params,total_params,optimizer_state_bytes,effective_depth,locked_layers,newly_locked,lock_loss_before,lock_loss_after,train_seconds,metrics_seconds,samples_per_second,hidden1.ncc_train,hidden1.ncc_test,hidden1.nc1,hidden1.equinorm,hidden1.equiangularity,hidden1.max_angle,hidden1.etf_error,hidden1.cdnv,hidden2.ncc_train,hidden2.ncc_test,hidden2.nc1,hidden2.equinorm,hidden2.equiangularity,hidden2.max_angle,hidden2.etf_error,hidden2.cdnv,classifier.ncc_train,classifier.ncc_test,classifier.nc1,classifier.equinorm,classifier.equiangularity,classifier.max_angle,classifier.etf_error,classifier.cdnv,classifier.w_equinorm,classifier.w_equiangularity,classifier.w_max_angle,classifier.w_etf_error,classifier.nc3,classifier.nc4\n",
+            "1,5e-2,1.5,0.4,1.75,0.375,1134,1234,4936,2,hidden1,hidden1,0.5,2.25,1.2346,0.1000,4321.1,0.6,0.55,1.25,0.1,0.2,1.3,0.3333333333333333,0.00123,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.03,NaN,0.7,0.123456789,1.6500000000000001,0.125\n",
+            "2,2.5e-2,0.75,0.8,0.875,0.75,1034,1234,4936,,hidden1+hidden2,hidden2,,,1.2346,0.1000,4321.1,0.7,0.6,2.5,0.2,0.1,2.3,0.6666666666666666,0.00246,0.8,0.65,3.75,0.30000000000000004,0.06666666666666667,3.3,1,0.0036899999999999997,0.9,0.7,5,0.4,0.05,4.3,1.3333333333333333,0.00492,,,,,,\n",
         );
         assert_eq!(csv, expected);
     }

@@ -42,6 +42,7 @@ tau = 0.9
 patience = 1
 probe_every = 1
 matrices = "both"
+scale = "matched"
 "#;
 
 /// A ViT with AdamW, a cosine schedule and augmentation.

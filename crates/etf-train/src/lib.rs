@@ -15,7 +15,7 @@
 //! use etf_train::{CollapseModel, NoProgress, RunData, Schedule, TrainSpec, Trainer, Taps,
 //!                 NamedParam, evaluate};
 //! use simplex_etf::optim::{Optimizer, OptimizerConfig, SgdConfig};
-//! use simplex_etf::LockOrientation;
+//! use simplex_etf::{LockOrientation, LockScale};
 //! use tch::{nn, nn::Module, Device, Tensor};
 //!
 //! /// A linear classifier whose only tapped layer is its input.
@@ -36,7 +36,7 @@
 //!     fn named_trainable(&self) -> Vec<NamedParam> {
 //!         vec![NamedParam::new("w", &self.0.ws, true)]
 //!     }
-//!     fn lock_after(&mut self, _: usize, _: LockOrientation, _: u64, _: &mut Optimizer)
+//!     fn lock_after(&mut self, _: usize, _: LockOrientation, _: LockScale, _: u64, _: &mut Optimizer)
 //!         -> Result<Vec<String>, tch::TchError> { Ok(vec![]) }
 //!     fn locked_layers(&self) -> Vec<String> { vec![] }
 //!     fn total_params(&self) -> i64 { self.learnable_params() }

@@ -2,7 +2,7 @@
 //! so it is testable and checkpointable on its own.
 
 use serde::{Deserialize, Serialize};
-use simplex_etf::LockOrientation;
+use simplex_etf::{LockOrientation, LockScale};
 
 /// Settings of adaptive locking, for every model that locks during training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -13,8 +13,12 @@ pub struct AdaptiveConfig {
     pub patience: usize,
     /// Probe every this many epochs.
     pub probe_every: usize,
-    /// Orientation of the ETF a layer is locked to.
+    /// Orientation of the ETF a layer is locked to (or the control it is locked to).
     pub orientation: LockOrientation,
+    /// Scale of the locked map: the fixed `α`, or matched to the weight (spec §7). Absent in
+    /// checkpoints written before it existed: fixed.
+    #[serde(default)]
+    pub scale: LockScale,
 }
 
 impl Default for AdaptiveConfig {
@@ -24,6 +28,7 @@ impl Default for AdaptiveConfig {
             patience: 5,
             probe_every: 1,
             orientation: LockOrientation::Nearest,
+            scale: LockScale::Fixed,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! diagnostics read, the trainable tensors, and locking after a layer.
 
 use simplex_etf::optim::{NamedParam, Optimizer};
-use simplex_etf::LockOrientation;
+use simplex_etf::{LockOrientation, LockScale};
 use tch::Tensor;
 
 /// Name of the classifier in records, locks and reports, for every model.
@@ -72,6 +72,7 @@ pub trait CollapseModel {
         &mut self,
         layer: usize,
         orientation: LockOrientation,
+        scale: LockScale,
         seed: u64,
         opt: &mut Optimizer,
     ) -> Result<Vec<String>, Self::Error>;

@@ -41,6 +41,14 @@ pub struct EpochRecord {
     pub locked_layers: Vec<String>,
     /// Layers locked at the end of this epoch.
     pub newly_locked: Vec<String>,
+    /// The lock's disruption (spec §7): the training loss on the fixed lock probe batch, in
+    /// evaluation mode, just before this epoch's lock; `None` in epochs without a lock (and in
+    /// records written before it was measured).
+    #[serde(default)]
+    pub lock_loss_before: Option<f64>,
+    /// The same loss just after this epoch's lock.
+    #[serde(default)]
+    pub lock_loss_after: Option<f64>,
     /// Effective depth: the first hidden layer (1-based) with probe NCC accuracy ≥ τ.
     pub effective_depth: Option<usize>,
     /// Per hidden layer.

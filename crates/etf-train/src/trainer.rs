@@ -149,6 +149,9 @@ pub struct RunData<'a> {
     pub test: &'a Split,
 }
 
+/// A lock's disruption: the lock probe batch's loss just before and just after it.
+type Disruption = Option<(f64, f64)>;
+
 /// Trains a [`CollapseModel`] epoch by epoch.
 pub struct Trainer<M: CollapseModel> {
     /// The model.
@@ -295,9 +298,11 @@ impl<M: CollapseModel> Trainer<M> {
             &self.spec.measure(self.vs.device()),
         )?;
         let train_ncc: Vec<f64> = m.layers.iter().map(|l| l.train.ncc_accuracy).collect();
-        let newly_locked = self.apply_lock_rule(epoch, &train_ncc)?;
+        let (newly_locked, disruption) = self.apply_lock_rule(epoch, &train_ncc, data.probe)?;
         let record = self.record(epoch, steps, m, newly_locked, &train_ncc);
         let record = EpochRecord {
+            lock_loss_before: disruption.map(|d| d.0),
+            lock_loss_after: disruption.map(|d| d.1),
             train_seconds,
             metrics_seconds: t1.elapsed().as_secs_f64(),
             samples_per_second: data.train.len() as f64 / train_seconds.max(1e-9),
@@ -311,28 +316,60 @@ impl<M: CollapseModel> Trainer<M> {
         ))
     }
 
-    /// The adaptive rule after a probe: locks what it decides, returns the newly locked names.
+    /// The adaptive rule after a probe: locks what it decides, returns the newly locked names
+    /// and, when it locked, the lock probe batch's loss just before and just after the lock.
     fn apply_lock_rule(
         &mut self,
         epoch: usize,
         train_ncc: &[f64],
-    ) -> Result<Vec<String>, TrainError<M::Error>> {
+        probe: &Split,
+    ) -> Result<(Vec<String>, Disruption), TrainError<M::Error>> {
         let (Some(ctrl), Some(a)) = (self.state.controller.as_mut(), self.spec.adaptive.as_ref())
         else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         if (epoch + 1) % a.probe_every.max(1) != 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let Some(layer) = ctrl.observe(train_ncc) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
+        let (orientation, scale) = (a.orientation, a.scale);
+        let before = self.lock_probe_loss(probe)?;
         let newly = self
             .model
-            .lock_after(layer, a.orientation, self.spec.seed, &mut self.opt)
+            .lock_after(layer, orientation, scale, self.spec.seed, &mut self.opt)
             .map_err(TrainError::Model)?;
+        let after = self.lock_probe_loss(probe)?;
         tracing::info!(epoch = epoch + 1, after = layer, locked = ?newly, "locked layers");
-        Ok(newly)
+        Ok((newly, Some((before, after))))
+    }
+
+    /// The training loss (the run's loss, label smoothing included) in evaluation mode on the
+    /// lock probe batch: the first `eval_batch_size` samples of the probe set, the same batch
+    /// at every lock, so a lock's disruption is the difference of two numbers on one batch.
+    pub fn lock_probe_loss(&self, probe: &Split) -> Result<f64, TrainError<M::Error>> {
+        let n = self.spec.eval_batch_size.min(probe.len()) as i64;
+        let xs = probe.features.f_narrow(0, 0, n)?;
+        let ys = probe.labels.f_narrow(0, 0, n)?;
+        tch::no_grad(|| {
+            let logits = self
+                .model
+                .forward_logits(&xs, false)
+                .map_err(TrainError::Model)?;
+            Ok(self.loss(&logits, &ys)?.f_double_value(&[])?)
+        })
+    }
+
+    /// The training loss of `logits` against `ys` (mean cross-entropy with label smoothing).
+    fn loss(&self, logits: &Tensor, ys: &Tensor) -> Result<Tensor, tch::TchError> {
+        logits.f_cross_entropy_loss::<Tensor>(
+            ys,
+            None,
+            Reduction::Mean,
+            -100,
+            self.spec.label_smoothing,
+        )
     }
 
     /// The epoch's record from its measurements (timings filled in by the caller).
@@ -356,6 +393,8 @@ impl<M: CollapseModel> Trainer<M> {
             optimizer_state_bytes: self.opt.state_bytes(),
             locked_layers: self.model.locked_layers(),
             newly_locked,
+            lock_loss_before: None,
+            lock_loss_after: None,
             effective_depth: effective_depth(train_ncc, self.spec.tau),
             layers: m.layers,
             classifier: m.classifier,
@@ -453,13 +492,7 @@ impl<M: CollapseModel> Trainer<M> {
             .model
             .forward_logits(xs, true)
             .map_err(TrainError::Model)?;
-        let loss = logits.f_cross_entropy_loss::<Tensor>(
-            ys,
-            None,
-            Reduction::Mean,
-            -100,
-            self.spec.label_smoothing,
-        )?;
+        let loss = self.loss(&logits, ys)?;
         self.opt.zero_grad();
         loss.backward();
         self.opt.step();
@@ -550,7 +583,7 @@ fn reapply_locks<M: CollapseModel>(
                 .into());
             }
             model
-                .lock_after(layer, a.orientation, seed, opt)
+                .lock_after(layer, a.orientation, a.scale, seed, opt)
                 .map_err(TrainError::Model)?;
         }
     }

@@ -3,7 +3,7 @@
 
 use etf_train::{CollapseModel, NamedParam, Taps, CLASSIFIER};
 use simplex_etf::optim::Optimizer;
-use simplex_etf::{EtfSpec, LockOrientation};
+use simplex_etf::{EtfSpec, LockOrientation, LockScale};
 use tch::Tensor;
 
 use crate::config::FfnMatrices;
@@ -122,6 +122,7 @@ impl CollapseModel for VitModel {
         &mut self,
         layer: usize,
         orientation: LockOrientation,
+        scale: LockScale,
         seed: u64,
         opt: &mut Optimizer,
     ) -> Result<Vec<String>, VitError> {
@@ -132,7 +133,11 @@ impl CollapseModel for VitModel {
         };
         let mut newly = Vec::new();
         for block in layer..self.vit.depth() {
-            if self.vit.lock_ffn(block, self.lock_matrices, &spec, opt)? > 0 {
+            if self
+                .vit
+                .lock_ffn_scaled(block, self.lock_matrices, &spec, scale, opt)?
+                > 0
+            {
                 newly.push(ffn_name(block + 1));
             }
         }
@@ -195,21 +200,21 @@ mod tests {
         let mut opt = sgd(&m);
         let before = m.learnable_params();
         let locked = m
-            .lock_after(2, LockOrientation::Random, 7, &mut opt)
+            .lock_after(2, LockOrientation::Random, LockScale::Fixed, 7, &mut opt)
             .unwrap();
         assert_eq!(locked, ["block3.ffn"]);
         // Only W2 (d × rd = 8 × 16) of block 3.
         assert_eq!(before - m.learnable_params(), 8 * 16);
         assert_eq!(m.vit().ffn_locked(2), Some((false, true)));
         let locked = m
-            .lock_after(1, LockOrientation::Random, 7, &mut opt)
+            .lock_after(1, LockOrientation::Random, LockScale::Fixed, 7, &mut opt)
             .unwrap();
         assert_eq!(locked, ["block2.ffn"], "block 3 was already locked");
         assert_eq!(m.locked_layers(), ["block2.ffn", "block3.ffn"]);
         assert_eq!(opt.num_params(), m.learnable_params());
         // ℓ* = L: nothing after it.
         assert!(m
-            .lock_after(3, LockOrientation::Random, 7, &mut opt)
+            .lock_after(3, LockOrientation::Random, LockScale::Fixed, 7, &mut opt)
             .unwrap()
             .is_empty());
     }
@@ -220,7 +225,7 @@ mod tests {
         assert_eq!(m.locked_layers(), ["block2.ffn", "classifier"]);
         let mut opt = sgd(&m);
         let locked = m
-            .lock_after(1, LockOrientation::Canonical, 0, &mut opt)
+            .lock_after(1, LockOrientation::Canonical, LockScale::Fixed, 0, &mut opt)
             .unwrap();
         assert!(locked.is_empty(), "block 2 was constrained from the start");
     }

@@ -2,7 +2,7 @@
 
 use etf_train::{NamedParam, Taps};
 use simplex_etf::optim::Optimizer;
-use simplex_etf::{init, EtfSpec, LockableLinear};
+use simplex_etf::{init, EtfSpec, LockScale, LockableLinear};
 use tch::{nn, Tensor};
 
 use crate::block::{apply_ln, layer_norm, param, Block};
@@ -192,6 +192,19 @@ impl Vit {
         spec: &EtfSpec,
         opt: &mut Optimizer,
     ) -> Result<usize, VitError> {
+        self.lock_ffn_scaled(block, matrices, spec, LockScale::Fixed, opt)
+    }
+
+    /// [`Vit::lock_ffn`] at the given lock scale ([`LockableLinear::lock_scaled`]): with
+    /// `Matched`, each matrix gets its own least-squares scale.
+    pub fn lock_ffn_scaled(
+        &mut self,
+        block: usize,
+        matrices: FfnMatrices,
+        spec: &EtfSpec,
+        scale: LockScale,
+        opt: &mut Optimizer,
+    ) -> Result<usize, VitError> {
         let depth = self.blocks.len();
         let b = self
             .blocks
@@ -207,7 +220,7 @@ impl Vit {
                     seed: derive_seed(spec.seed, slot),
                     ..*spec
                 };
-                newly += usize::from(lin.lock(&s, opt)?);
+                newly += usize::from(lin.lock_scaled(&s, scale, opt)?);
             }
         }
         Ok(newly)

@@ -85,6 +85,7 @@ fn adaptive_locks_blocks_after_the_first_and_keeps_them_fixed() {
         patience: 1,
         probe_every: 1,
         orientation: LockOrientation::Nearest,
+        scale: Default::default(),
     };
     let mut trainer = Trainer::new(m, vs, spec(Some(adaptive))).unwrap();
     let before = trainer.model.learnable_params();

@@ -43,6 +43,19 @@ impl LockOrientation {
     }
 }
 
+/// The scale of a lock (spec §7): the configured `α`, or the least-squares scale of the chosen
+/// map to the layer's current weight, which removes the jump in the weight's norm (and in the
+/// classifier's logit scale) that a fixed `α` makes at the lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockScale {
+    /// `α` of the [`EtfSpec`].
+    #[default]
+    Fixed,
+    /// `α* = ⟨W, M₁⟩_F / ‖M₁‖²_F` with `M₁` the map of scale 1 (`tr(Yᵀ M)/K`, spec §7).
+    Matched,
+}
+
 /// How a layer is constrained to an ETF map.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case")]
@@ -120,6 +133,8 @@ pub struct LockableLinear {
     in_dim: i64,
     out_dim: i64,
     lock: Option<EtfSpec>,
+    /// Applied by the dense product even when locked canonical (a matched-scale lock).
+    dense: bool,
 }
 
 impl LockableLinear {
@@ -136,6 +151,7 @@ impl LockableLinear {
             in_dim,
             out_dim,
             lock: None,
+            dense: false,
         }
     }
 
@@ -176,6 +192,7 @@ impl LockableLinear {
             in_dim,
             out_dim,
             lock: Some(*spec),
+            dense: false,
         })
     }
 
@@ -194,19 +211,58 @@ impl LockableLinear {
     /// Invalid scale, or a current weight with non-finite values for `Nearest`. On error the
     /// layer and `opt` are unchanged.
     pub fn lock(&mut self, spec: &EtfSpec, opt: &mut Optimizer) -> Result<bool, EtfError> {
+        self.lock_scaled(spec, LockScale::Fixed, opt)
+    }
+
+    /// [`LockableLinear::lock`] at the given scale. With [`LockScale::Matched`] the weight
+    /// becomes `α* M₁` ([`matched_scale`]) and the recorded spec holds `α*` as its `alpha`; the
+    /// layer is then applied densely even when canonical, so a resumed run (whose lock is
+    /// re-applied to a fresh weight, then overwritten by the saved one) computes what the
+    /// saved weight says.
+    ///
+    /// # Errors
+    /// As [`LockableLinear::lock`], and [`EtfError::InvalidAlpha`] when `α*` is zero or not
+    /// finite (a weight orthogonal to the map).
+    pub fn lock_scaled(
+        &mut self,
+        spec: &EtfSpec,
+        scale: LockScale,
+        opt: &mut Optimizer,
+    ) -> Result<bool, EtfError> {
         if self.lock.is_some() {
             return Ok(false);
         }
         check_alpha(spec.alpha)?;
-        let w = spec.weight(
-            self.out_dim,
-            self.in_dim,
-            Some(&self.weight),
-            self.weight.kind(),
-            self.weight.device(),
-        )?;
+        let (kind, device) = (self.weight.kind(), self.weight.device());
+        let (spec, w) = match scale {
+            LockScale::Fixed => {
+                let w = spec.weight(self.out_dim, self.in_dim, Some(&self.weight), kind, device)?;
+                (*spec, w)
+            }
+            LockScale::Matched => {
+                let unit = EtfSpec {
+                    alpha: 1.0,
+                    ..*spec
+                };
+                let m1 = unit.weight(
+                    self.out_dim,
+                    self.in_dim,
+                    Some(&self.weight),
+                    Kind::Double,
+                    Device::Cpu,
+                )?;
+                let alpha = matched_scale(&self.weight, &m1)?;
+                check_alpha(alpha)?;
+                let w = m1
+                    .f_mul_scalar(alpha)?
+                    .f_to_kind(kind)?
+                    .f_to_device(device)?;
+                self.dense = true;
+                (EtfSpec { alpha, ..*spec }, w)
+            }
+        };
         tch::no_grad(|| self.weight.f_copy_(&w))?;
-        self.freeze(spec, opt);
+        self.freeze(&spec, opt);
         Ok(true)
     }
 
@@ -301,7 +357,7 @@ impl LockableLinear {
     /// An input whose last dimension is not `in_dim`.
     pub fn f_forward(&self, xs: &Tensor) -> Result<Tensor, EtfError> {
         match self.lock {
-            Some(spec) if spec.orientation == LockOrientation::Canonical => {
+            Some(spec) if spec.orientation == LockOrientation::Canonical && !self.dense => {
                 let y = canonical_etf_forward(xs, self.out_dim, self.in_dim, spec.alpha)?;
                 match &self.bias {
                     Some(b) => Ok(y.f_add(b)?),
@@ -393,6 +449,40 @@ impl Module for LockableLinear {
             Ok(y) => y,
             Err(e) => panic!("LockableLinear::forward: {e}"),
         }
+    }
+}
+
+/// The least-squares scale of the map `m1` (scale 1) to `weight`, both `out×in` (spec §7):
+/// `α* = ⟨W, M₁⟩_F / ‖M₁‖²_F`, in f64. With `Y = W` or `Wᵀ` as in spec §2 this is
+/// `tr(Yᵀ M)/‖M‖²_F = tr(Yᵀ M)/K`, and `α* M₁` is the nearest weight to `W` along `M₁`.
+///
+/// ```
+/// use simplex_etf::{etf_map, matched_scale, Orientation};
+/// use tch::{Device, Kind, Tensor};
+/// let m1 = etf_map(6, 4, 1.0, Orientation::Random { seed: 1 }, Kind::Double, Device::Cpu)?;
+/// let noise = Tensor::randn([6, 4], (Kind::Double, Device::Cpu)) * 1e-9;
+/// let alpha = matched_scale(&(&m1 * 2.5 + noise), &m1)?;
+/// assert!((alpha - 2.5).abs() < 1e-6);
+/// # Ok::<(), simplex_etf::EtfError>(())
+/// ```
+///
+/// # Errors
+/// Shapes that differ, or a weight with non-finite values.
+pub fn matched_scale(weight: &Tensor, m1: &Tensor) -> Result<f64, EtfError> {
+    if weight.size() != m1.size() {
+        return Err(EtfError::ShapeMismatch {
+            what: "weight".into(),
+            expected: m1.size(),
+            got: weight.size(),
+        });
+    }
+    let (w, m) = (cpu_f64(weight)?, cpu_f64(m1)?);
+    let alpha = w.f_mul(&m)?.f_sum(Kind::Double)?.f_double_value(&[])?
+        / m.f_square()?.f_sum(Kind::Double)?.f_double_value(&[])?;
+    if alpha.is_finite() {
+        Ok(alpha)
+    } else {
+        Err(EtfError::NonFinite("weight".into()))
     }
 }
 

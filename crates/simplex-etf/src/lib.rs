@@ -42,4 +42,6 @@ pub use error::EtfError;
 pub use etf::{
     canonical_etf_forward, etf_gram_deviation, etf_map, etf_map_deviation, simplex_etf, Orientation,
 };
-pub use layer::{linear_by_rows, EtfLinear, EtfSpec, LockOrientation, LockableLinear};
+pub use layer::{
+    linear_by_rows, matched_scale, EtfLinear, EtfSpec, LockOrientation, LockScale, LockableLinear,
+};

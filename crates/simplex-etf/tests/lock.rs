@@ -2,7 +2,7 @@
 
 use simplex_etf::optim::{AdamWConfig, Optimizer, OptimizerConfig, SgdConfig};
 use simplex_etf::{
-    control_map, etf_map_deviation, EtfLinear, EtfSpec, LockOrientation, LockableLinear,
+    control_map, etf_map_deviation, Control, EtfLinear, EtfSpec, LockOrientation, LockableLinear,
 };
 use tch::nn::{self, Module, OptimizerConfig as _};
 use tch::{Device, Kind, Tensor};
@@ -346,4 +346,89 @@ fn restore_lock_validates_the_loaded_weight() {
         .restore_lock(&EtfSpec::new(LockOrientation::Random, 1), &mut other_opt)
         .unwrap());
     assert_eq!(other_opt.num_params(), other.learnable());
+}
+
+/// The matched lock scale (spec §7): `α* = tr(Yᵀ M)/K` with `Y = W` (`out ≥ in`) or `Wᵀ` and
+/// `M` the chosen simplex ETF, computed here from the definition, for each orientation and
+/// both shapes; the locked weight is `α*` times the map of scale 1, and the recorded spec's
+/// `alpha` is `α*`.
+#[test]
+fn matched_scale_is_the_closed_form() {
+    use simplex_etf::{simplex_etf, LockScale, Orientation};
+    for (in_dim, out_dim) in [(16, 16), (16, 4), (4, 10)] {
+        for orientation in [
+            LockOrientation::Nearest,
+            LockOrientation::Random,
+            LockOrientation::Canonical,
+            LockOrientation::Orthogonal,
+        ] {
+            tch::manual_seed(7);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut l = LockableLinear::new(&vs.root(), in_dim, out_dim, true);
+            let mut opt = Optimizer::new(OptimizerConfig::Sgd(SgdConfig::default()));
+            l.register(&mut opt, true).unwrap();
+            let w0 = l.weight().to_kind(Kind::Double);
+            let (k, p) = (in_dim.min(out_dim), in_dim.max(out_dim));
+            let y0 = if out_dim >= in_dim {
+                w0.copy()
+            } else {
+                w0.tr()
+            };
+            let spec = EtfSpec::new(orientation, 5);
+            assert!(l.lock_scaled(&spec, LockScale::Matched, &mut opt).unwrap());
+            // The map of scale 1, from its definition (spec §1, §2, §7).
+            let m = match orientation {
+                LockOrientation::Orthogonal => {
+                    let v = control_map(
+                        out_dim,
+                        in_dim,
+                        1.0,
+                        Control::Orthogonal,
+                        5,
+                        Kind::Double,
+                        Device::Cpu,
+                    )
+                    .unwrap();
+                    if out_dim >= in_dim {
+                        v
+                    } else {
+                        v.tr()
+                    }
+                }
+                LockOrientation::Nearest => {
+                    simplex_etf(k, p, Orientation::Nearest(&y0), Kind::Double, Device::Cpu).unwrap()
+                }
+                LockOrientation::Random => simplex_etf(
+                    k,
+                    p,
+                    Orientation::Random { seed: 5 },
+                    Kind::Double,
+                    Device::Cpu,
+                )
+                .unwrap(),
+                _ => simplex_etf(k, p, Orientation::Canonical, Kind::Double, Device::Cpu).unwrap(),
+            };
+            let alpha = (y0.tr().matmul(&m)).trace().double_value(&[]) / k as f64;
+            let got = l.lock_spec().unwrap().alpha;
+            assert!(
+                (got - alpha).abs() < 1e-6 * alpha.abs().max(1.0),
+                "{orientation:?}: {got} vs {alpha}"
+            );
+            let expected = if out_dim >= in_dim {
+                &m * alpha
+            } else {
+                m.tr() * alpha
+            };
+            let w = l.weight().to_kind(Kind::Double);
+            assert!(w.allclose(&expected, 1e-6, 1e-7, false), "{orientation:?}");
+            // The least-squares property: no other multiple of the map is nearer to W₀.
+            let dist = |a: f64| (&w0 - &expected * (a / alpha)).norm().double_value(&[]);
+            assert!(dist(alpha) <= dist(alpha * 1.01) && dist(alpha) <= dist(alpha * 0.99));
+            // Applied as its weight says (also canonical: no fast path with the fixed α).
+            let x = Tensor::randn([3, in_dim], (Kind::Float, Device::Cpu));
+            let y = l.forward(&x);
+            let dense = x.linear(l.weight(), l.bias());
+            assert!(y.allclose(&dense, 1e-5, 1e-5, false), "{orientation:?}");
+        }
+    }
 }
