@@ -203,14 +203,30 @@ fn without_times(t: &Trainer<Mlp>) -> String {
 
 #[test]
 fn resume_from_a_checkpoint_is_bit_exact() {
-    let _serial = serial();
-    let ds = data();
-    let run = run_data(&ds);
-    let adaptive = AdaptiveConfig {
+    check_resume_is_bit_exact(AdaptiveConfig {
         tau: 0.8,
         patience: 1,
         ..adaptive_now()
-    };
+    });
+}
+
+/// A matched-scale canonical lock: the resumed run re-applies the lock to a fresh weight (with
+/// another `α*`), then loads the saved weight, which is what it must compute with.
+#[test]
+fn resume_after_a_matched_canonical_lock_is_bit_exact() {
+    check_resume_is_bit_exact(AdaptiveConfig {
+        tau: 0.8,
+        patience: 1,
+        orientation: LockOrientation::Canonical,
+        scale: simplex_etf::LockScale::Matched,
+        ..adaptive_now()
+    });
+}
+
+fn check_resume_is_bit_exact(adaptive: AdaptiveConfig) {
+    let _serial = serial();
+    let ds = data();
+    let run = run_data(&ds);
     let variant = MlpVariant::Adaptive(adaptive.clone());
     let mut full = trainer(&variant, spec(Some(adaptive.clone()), 4));
     for _ in 0..4 {

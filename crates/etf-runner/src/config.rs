@@ -874,6 +874,46 @@ kind = "adaptive"
     }
 
     #[test]
+    fn controls_and_lock_scale_resolve_and_scale_is_adaptive_only() {
+        let text = MINIMAL.replace(
+            "kind = \"adaptive\"",
+            "kind = \"adaptive\"\norientation = \"gaussian\"\nscale = \"matched\"",
+        );
+        let cfg = ExperimentConfig::parse(&text, &[]).unwrap();
+        match cfg.variants[1].mlp_variant().unwrap() {
+            MlpVariant::Adaptive(a) => {
+                assert_eq!(a.orientation, LockOrientation::Gaussian);
+                assert_eq!(a.scale, LockScale::Matched);
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = MINIMAL.replace(
+            "kind = \"baseline\"",
+            "kind = \"fixed-last-k\"\nk = 2\norientation = \"orthogonal\"",
+        );
+        let cfg = ExperimentConfig::parse(&text, &[]).unwrap();
+        assert!(matches!(
+            cfg.variants[0].mlp_variant().unwrap(),
+            MlpVariant::FixedLastK {
+                k: 2,
+                orientation: LockOrientation::Orthogonal
+            }
+        ));
+        let text = MINIMAL.replace(
+            "kind = \"baseline\"",
+            "kind = \"fixed-last-k\"\nk = 2\nscale = \"matched\"",
+        );
+        let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
+        assert!(err.contains("`scale` does not apply"), "{err}");
+        let text = MINIMAL.replace(
+            "kind = \"adaptive\"",
+            "kind = \"adaptive\"\nscale = \"big\"",
+        );
+        let err = format!("{:#}", ExperimentConfig::parse(&text, &[]).unwrap_err());
+        assert!(err.contains("big") && err.contains("matched"), "{err}");
+    }
+
+    #[test]
     fn vit_shapes_are_checked_against_the_data_set() {
         let vit = |dataset: &str, patch: i64| {
             format!(
