@@ -722,10 +722,6 @@ fn a_checkpoint_of_format_1_still_resumes() {
     let old = metrics_without_times(&fixture.join("adaptive/seed-0/metrics.csv"));
     let new = metrics_without_times(&run.join("metrics.csv"));
     assert_eq!((old.len(), new.len()), (1, 2));
-    assert_eq!(
-        new[0], old[0],
-        "epoch 1 comes from the checkpoint unchanged"
-    );
     let header = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let kept: Vec<&str> = header
         .lines()
@@ -735,6 +731,17 @@ fn a_checkpoint_of_format_1_still_resumes() {
         .filter(|h| !h.ends_with("seconds") && *h != "samples_per_second")
         .collect();
     let col = |name: &str| kept.iter().position(|h| *h == name).unwrap();
+    // The lock's disruption was not measured by the build that wrote epoch 1: empty cells.
+    let disruption = [col("lock_loss_before"), col("lock_loss_after")];
+    assert!(disruption.iter().all(|&i| new[0][i].is_empty()));
+    let epoch1: Vec<String> = (0..new[0].len())
+        .filter(|i| !disruption.contains(i))
+        .map(|i| new[0][i].clone())
+        .collect();
+    assert_eq!(
+        epoch1, old[0],
+        "epoch 1 comes from the checkpoint unchanged"
+    );
     // The lock of epoch 1 was re-applied: epoch 2 has the locked model's learnable count.
     let learnable = col("learnable_params");
     assert_eq!(new[1][learnable], old[0][learnable]);
