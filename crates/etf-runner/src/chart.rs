@@ -104,28 +104,213 @@ pub(crate) fn style_entry(text: &str, dashed: bool, mark: bool) -> Entry {
     }
 }
 
+/// A figure the renderer can draw on any backend (PNG or SVG).
+pub(crate) trait Drawable {
+    /// The file name without its extension.
+    fn stem(&self) -> &str;
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws the whole figure on `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+impl Drawable for FigureSpec {
+    fn stem(&self) -> &str {
+        &self.stem
+    }
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        render(root, self)
+    }
+}
+
 /// Writes `f` as `{stem}.png` (and `{stem}.svg` with `svg`), each atomically; returns the
 /// files written.
-pub(crate) fn write_figure(dir: &Path, f: &FigureSpec, svg: bool) -> Result<Vec<PathBuf>> {
-    let png = dir.join(format!("{}.png", f.stem));
+pub(crate) fn write_figure(dir: &Path, f: &impl Drawable, svg: bool) -> Result<Vec<PathBuf>> {
+    let png = dir.join(format!("{}.png", f.stem()));
     etf_train::atomic::write_atomic_with(&png, |tmp| {
-        let root = BitMapBackend::new(tmp, f.size).into_drawing_area();
-        render(&root, f)?;
+        let root = BitMapBackend::new(tmp, f.size()).into_drawing_area();
+        f.draw(&root)?;
         root.present().map_err(err)
     })?;
     let mut written = vec![png];
     if svg {
-        let path = dir.join(format!("{}.svg", f.stem));
+        let path = dir.join(format!("{}.svg", f.stem()));
         let mut text = String::new();
         {
-            let root = SVGBackend::with_string(&mut text, f.size).into_drawing_area();
-            render(&root, f)?;
+            let root = SVGBackend::with_string(&mut text, f.size()).into_drawing_area();
+            f.draw(&root)?;
             root.present().map_err(err)?;
         }
         write_atomic(&path, text.as_bytes())?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// One labelled point of a scatter figure: a mean ± std on each axis.
+pub(crate) struct Point {
+    pub(crate) label: String,
+    pub(crate) color: RGBColor,
+    pub(crate) x: (f64, f64),
+    pub(crate) y: (f64, f64),
+}
+
+/// A scatter figure of labelled points with error bars, its Pareto front (largest x and y)
+/// joined by a dashed line and ringed, under a legend strip.
+pub(crate) struct ScatterSpec {
+    pub(crate) stem: String,
+    pub(crate) size: (u32, u32),
+    pub(crate) title: String,
+    pub(crate) x_desc: String,
+    pub(crate) y_desc: String,
+    pub(crate) points: Vec<Point>,
+    pub(crate) legend: Vec<Entry>,
+}
+
+/// The indices of the points no other point beats on both axes (means; at least as large on
+/// both and larger on one), in increasing x.
+pub(crate) fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
+    let beats =
+        |a: &(f64, f64), b: &(f64, f64)| a.0 >= b.0 && a.1 >= b.1 && (a.0 > b.0 || a.1 > b.1);
+    let mut front: Vec<usize> = (0..points.len())
+        .filter(|&i| points[i].0.is_finite() && points[i].1.is_finite())
+        .filter(|&i| !points.iter().any(|q| beats(q, &points[i])))
+        .collect();
+    front.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0));
+    front
+}
+
+impl Drawable for ScatterSpec {
+    fn stem(&self) -> &str {
+        &self.stem
+    }
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(err)?;
+        let rows = legend_rows(&self.legend, self.size.0);
+        let (top, body) = root.split_vertically(14 + 44 * rows.len() as u32);
+        draw_legend(&top, &self.legend, &rows)?;
+        draw_scatter(&body, self)
+    }
+}
+
+/// About how wide `text` is in pixels at the chart font (0.55 em a character).
+fn text_width(text: &str) -> i32 {
+    (text.chars().count() as f64 * FONT as f64 * 0.55) as i32
+}
+
+/// Offsets of the labels from their points (pixels): up and to the right, moved down one
+/// line at a time, highest point first, until no earlier label overlaps it.
+fn label_offsets(anchors: &[(i32, i32)], widths: &[i32]) -> Vec<(i32, i32)> {
+    let line = FONT as i32 + 4;
+    let mut order: Vec<usize> = (0..anchors.len()).collect();
+    order.sort_by_key(|&i| (anchors[i].1, anchors[i].0));
+    let mut placed: Vec<(i32, i32, i32)> = Vec::new();
+    let mut offsets = vec![(0, 0); anchors.len()];
+    for i in order {
+        let (x, y) = (anchors[i].0 + 12, anchors[i].1 - 34);
+        let mut top = y;
+        while placed
+            .iter()
+            .any(|&(px, py, pw)| (top - py).abs() < line && x < px + pw && px < x + widths[i])
+        {
+            top += line;
+        }
+        placed.push((x, top, widths[i]));
+        offsets[i] = (12, top - anchors[i].1);
+    }
+    offsets
+}
+
+/// `lo..hi` of `values ± spreads`, padded by 8 % (at least `min_pad`).
+fn padded_range(values: impl Iterator<Item = (f64, f64)>, min_pad: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (m, s) in values.filter(|(m, _)| m.is_finite()) {
+        let s = if s.is_finite() { s } else { 0.0 };
+        lo = lo.min(m - s);
+        hi = hi.max(m + s);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(min_pad);
+    (lo - pad, hi + pad)
+}
+
+fn draw_scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, f: &ScatterSpec) -> Result<()> {
+    let (x_lo, x_hi) = padded_range(f.points.iter().map(|p| p.x), 2.0);
+    // Room on the right for the labels of the rightmost points.
+    let x_hi = x_hi + 0.18 * (x_hi - x_lo);
+    let (y_lo, y_hi) = padded_range(f.points.iter().map(|p| p.y), 0.2);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_top(8)
+        .margin_right(30)
+        .margin_left(8)
+        .x_label_area_size(66)
+        .y_label_area_size(120);
+    if !f.title.is_empty() {
+        builder.caption(&f.title, (FAMILY, TITLE_FONT));
+    }
+    let mut c = builder
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc(&f.x_desc)
+        .y_desc(&f.y_desc)
+        .x_labels(7)
+        .y_labels(7)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style((FAMILY, FONT))
+        .axis_desc_style((FAMILY, FONT))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()
+        .map_err(err)?;
+    let means: Vec<(f64, f64)> = f.points.iter().map(|p| (p.x.0, p.y.0)).collect();
+    let front = pareto_front(&means);
+    let grey = RGBColor(90, 90, 90);
+    let line: Vec<(f64, f64)> = front.iter().map(|&i| means[i]).collect();
+    c.draw_series(DashedLineSeries::new(line, 14, 9, grey.stroke_width(3)))
+        .map_err(err)?;
+    let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+    let shown: Vec<&Point> = f
+        .points
+        .iter()
+        .filter(|p| p.x.0.is_finite() && p.y.0.is_finite())
+        .collect();
+    for p in &shown {
+        let (x, sx) = (p.x.0, finite(p.x.1));
+        let (y, sy) = (p.y.0, finite(p.y.1));
+        let style = p.color.stroke_width(3);
+        for bar in [[(x - sx, y), (x + sx, y)], [(x, y - sy), (x, y + sy)]] {
+            c.draw_series(std::iter::once(PathElement::new(bar.to_vec(), style)))
+                .map_err(err)?;
+        }
+        c.draw_series(std::iter::once(Circle::new((x, y), 9, p.color.filled())))
+            .map_err(err)?;
+    }
+    let anchors: Vec<(i32, i32)> = shown
+        .iter()
+        .map(|p| c.backend_coord(&(p.x.0, p.y.0)))
+        .collect();
+    let widths: Vec<i32> = shown.iter().map(|p| text_width(&p.label)).collect();
+    for (p, (dx, dy)) in shown.iter().zip(label_offsets(&anchors, &widths)) {
+        let font = (FAMILY, FONT).into_font().color(&BLACK);
+        let label = EmptyElement::at((p.x.0, p.y.0)) + Text::new(p.label.clone(), (dx, dy), font);
+        c.draw_series(std::iter::once(label)).map_err(err)?;
+    }
+    let ringed = front
+        .iter()
+        .map(|&i| Circle::new(means[i], 15, grey.stroke_width(3)));
+    c.draw_series(ringed).map_err(err)?;
+    Ok(())
 }
 
 /// Draws `f` on `root`: the legend strip on top, the charts on a grid below.
@@ -458,6 +643,33 @@ fn draw_mean<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_of_coinciding_points_are_stacked_not_overlaid() {
+        let off = label_offsets(&[(100, 200), (100, 200), (600, 200)], &[80, 80, 80]);
+        assert_eq!(off[0], (12, -34));
+        assert_eq!(off[1], (12, -34 + FONT as i32 + 4));
+        // Far enough to the right: no need to move.
+        assert_eq!(off[2], (12, -34));
+    }
+
+    #[test]
+    fn the_pareto_front_keeps_the_points_nothing_beats() {
+        let pts = [
+            (0.0, 0.9),
+            (50.0, 0.8),
+            (40.0, 0.7),
+            (50.0, 0.75),
+            (f64::NAN, 1.0),
+        ];
+        assert_eq!(pareto_front(&pts), vec![0, 1]);
+        // Equal points both stay; a point beaten on one axis and tied on the other goes.
+        assert_eq!(
+            pareto_front(&[(10.0, 0.5), (10.0, 0.5), (10.0, 0.4)]),
+            vec![0, 1]
+        );
+        assert!(pareto_front(&[]).is_empty());
+    }
 
     #[test]
     fn steps_hold_each_value_to_the_next_epoch() {

@@ -47,8 +47,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "final")]
         accuracy: AccuracyEpoch,
         /// Show only these columns, in this order, by key (comma-separated): experiment,
-        /// variant, seeds, acc, delta, params, reduction, depth, locks, ncc_train, ncc_test,
-        /// nc1, time.
+        /// variant, seeds, acc, delta, params, reduction, depth, locks, jump (the first lock's
+        /// probe loss before → after), recover (epochs until the test accuracy is back),
+        /// ncc_train, ncc_test, nc1, time.
         #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
         columns: Vec<String>,
         /// Sort the rows by a column key, `KEY`, `KEY:asc` or `KEY:desc`; numbers sort

@@ -303,6 +303,8 @@ pub fn column_keys() -> Vec<&'static str> {
         "reduction",
         "depth",
         "locks",
+        "jump",
+        "recover",
     ];
     keys.extend(compared_figures().map(|(f, _)| f.name));
     keys.push("time");
@@ -426,6 +428,8 @@ fn column_heads(runs: &[(PathBuf, RunSummary)], accuracy: AccuracyEpoch) -> Vec<
         "reduction",
         "eff. depth",
         "lock epochs",
+        "first lock: probe loss before → after",
+        "epochs to recover",
     ]
     .map(String::from)
     .into();
@@ -503,6 +507,47 @@ fn per_run_cells(rows: &[&RunSummary]) -> [Cell; 2] {
     ]
 }
 
+/// The disruption of each run's first lock (algorithms.md §7): the mean probe-batch loss
+/// just before → just after it (sorting by the mean jump), and per run the epochs the test
+/// accuracy took to get back to its level at the lock (`never` within the run, `not yet` in
+/// an unfinished run, `-` no lock).
+fn disruption_cells(rows: &[&RunSummary]) -> [Cell; 2] {
+    let first: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.lock_disruption.first())
+        .collect();
+    let measured: Vec<(f64, f64)> = first
+        .iter()
+        .filter_map(|d| Some((d.loss_before?, d.loss_after?)))
+        .collect();
+    let jump = if measured.is_empty() {
+        Cell::num("-".into(), f64::NEG_INFINITY)
+    } else {
+        let before = mean_std(&measured.iter().map(|m| m.0).collect::<Vec<_>>()).0;
+        let after = mean_std(&measured.iter().map(|m| m.1).collect::<Vec<_>>()).0;
+        Cell::num(format!("{before:.3} → {after:.3}"), after - before)
+    };
+    let recover = |r: &&RunSummary| match r.lock_disruption.first() {
+        None => "-".to_string(),
+        Some(d) => match (d.recovery_epochs, r.unfinished_of) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(_)) => "not yet".into(),
+            (None, None) => "never".into(),
+        },
+    };
+    let epochs: Vec<f64> = first
+        .iter()
+        .map(|d| d.recovery_epochs.map_or(f64::INFINITY, |e| e as f64))
+        .collect();
+    let mean = if epochs.is_empty() {
+        f64::NEG_INFINITY
+    } else {
+        mean_std(&epochs).0
+    };
+    let list: Vec<String> = rows.iter().map(recover).collect();
+    [jump, Cell::num(list.join(","), mean)]
+}
+
 /// The cells of one experiment and variant, in [`column_keys`] order. A per-layer column
 /// sorts by its last layer's mean, the layer before the classifier.
 fn group_cells(
@@ -524,6 +569,7 @@ fn group_cells(
     cells.extend(accuracy_cells(rows, baseline, accuracy));
     cells.extend(params_cells(rows, baseline));
     cells.extend(per_run_cells(rows));
+    cells.extend(disruption_cells(rows));
     cells.extend(compared_figures().map(|(_, c)| {
         let means = column_means(rows, c.summary);
         let last = means.last().copied().unwrap_or(f64::NEG_INFINITY);
@@ -659,10 +705,10 @@ mod tests {
         .collect();
         let md = compare_table(&runs);
         let expected = concat!(
-            "| experiment | variant | seeds | test acc, final epoch 1–2 (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-            "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
-            "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "| experiment | variant | seeds | test acc, final epoch 1–2 (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | first lock: probe loss before → after | epochs to recover | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.500 → 2.250 | never,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.500 → 2.250 | 1,not yet | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
             "\n",
             "Unfinished runs are shown at their last completed epoch: not final results.\n",
         );

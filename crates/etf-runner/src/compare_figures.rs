@@ -23,7 +23,8 @@
 
 pub use crate::chart::Band;
 use crate::chart::{
-    style_entry, write_figure, ChartSpec, Curve, Entry, FigureSpec, YAxis, OKABE_ITO, SIZE,
+    style_entry, write_figure, ChartSpec, Curve, Entry, FigureSpec, Point, ScatterSpec, YAxis,
+    OKABE_ITO, SIZE,
 };
 use crate::compare::mean_std;
 use crate::config::VariantKind;
@@ -226,6 +227,58 @@ impl Group {
         }
         Ok(epochs.into_iter().collect())
     }
+}
+
+impl Group {
+    /// Each seed's value of column `name` at its last epoch, × `scale`.
+    fn finals(&self, name: &str, scale: f64) -> Result<Vec<f64>> {
+        let last = |m: &Metrics| Ok(m.column(name)?.last().copied().unwrap_or(f64::NAN) * scale);
+        self.runs.iter().map(last).collect()
+    }
+}
+
+/// Final test accuracy against the learnable-parameter reduction (against the same network
+/// unconstrained, its total count), one labelled point per variant with ± 1 std bars, the
+/// Pareto front dashed and ringed: what a variant buys for the parameters it saves.
+fn tradeoff_figure(groups: &[Group]) -> Result<ScatterSpec> {
+    let mut points = Vec::new();
+    for g in groups {
+        let learnable = g.finals("learnable_params", 1.0)?;
+        let total = g.finals("total_params", 1.0)?;
+        let reduction: Vec<f64> = learnable
+            .iter()
+            .zip(&total)
+            .map(|(l, t)| 100.0 * (1.0 - l / t.max(1.0)))
+            .collect();
+        points.push(Point {
+            label: g.label.clone(),
+            color: g.color,
+            x: mean_std(&reduction),
+            y: mean_std(&g.finals("test_accuracy", 100.0)?),
+        });
+    }
+    let mut legend = vec![Entry {
+        mark: false,
+        ..style_entry("Pareto front (ringed)", true, false)
+    }];
+    if groups.iter().any(|g| g.runs.len() > 1) {
+        legend.push(style_entry("bars: ± 1 std over seeds", false, false));
+    } else {
+        legend.push(Entry {
+            color: WHITE,
+            ..style_entry("(1 seed: no bars)", false, false)
+        });
+    }
+    Ok(ScatterSpec {
+        stem: "accuracy_vs_reduction".into(),
+        // Wider than a column: a label beside every point.
+        size: (1500, 1050),
+        title: "Accuracy against parameters saved".into(),
+        x_desc: "learnable-parameter reduction (%)".into(),
+        y_desc: "final test accuracy (%)".into(),
+        points,
+        legend,
+    })
 }
 
 fn variant_entries(groups: &[Group]) -> Vec<Entry> {
@@ -485,6 +538,7 @@ pub fn write_comparison_figures(
     for f in &figures {
         written.extend(write_figure(dir, f, true)?);
     }
+    written.extend(write_figure(dir, &tradeoff_figure(&groups)?, true)?);
     Ok(written)
 }
 

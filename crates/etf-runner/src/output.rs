@@ -38,6 +38,10 @@ pub struct RunSummary {
     pub locked_layers: Vec<String>,
     /// `(epoch, layers)` for every epoch that locked layers.
     pub lock_epochs: Vec<(usize, Vec<String>)>,
+    /// What each lock of `lock_epochs` disrupted, in the same order (empty in summaries
+    /// written before it was measured).
+    #[serde(default)]
+    pub lock_disruption: Vec<LockDisruption>,
     /// Hidden-layer names.
     pub layer_names: Vec<String>,
     /// Final training-probe NCC accuracy per hidden layer.
@@ -73,6 +77,12 @@ impl RunSummary {
             .filter(|r| !r.newly_locked.is_empty())
             .map(|r| (r.epoch, r.newly_locked.clone()))
             .collect();
+        let lock_disruption = history
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.newly_locked.is_empty())
+            .map(|(i, r)| LockDisruption::of(r, &history[i + 1..]))
+            .collect();
         let n = history.len() as f64;
         let total_seconds: f64 = history.iter().map(EpochRecord::epoch_seconds).sum();
         Ok(Self {
@@ -87,6 +97,7 @@ impl RunSummary {
             effective_depth: last.effective_depth,
             locked_layers: last.locked_layers.clone(),
             lock_epochs,
+            lock_disruption,
             layer_names: last.layers.iter().map(|l| l.name.clone()).collect(),
             ncc_train: last.layers.iter().map(|l| l.train.ncc_accuracy).collect(),
             ncc_test: last.layers.iter().map(|l| l.test.ncc_accuracy).collect(),
@@ -99,6 +110,43 @@ impl RunSummary {
             total_seconds,
             unfinished_of: None,
         })
+    }
+}
+
+/// What one lock disrupted (algorithms.md §7): the probe-batch loss just before and just
+/// after it, and how long the test accuracy took to get back to its level at the lock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockDisruption {
+    /// The epoch whose end locked.
+    pub epoch: usize,
+    /// Probe-batch loss (evaluation mode) just before the lock; `None` in records written
+    /// before it was measured.
+    pub loss_before: Option<f64>,
+    /// The same loss just after it.
+    pub loss_after: Option<f64>,
+    /// Epochs after the lock until the test accuracy is at least its value at the lock
+    /// epoch (measured before the lock); `None` if it never got back within the run.
+    pub recovery_epochs: Option<usize>,
+}
+
+impl LockDisruption {
+    /// The disruption of the lock at the end of `at`, with the epochs that followed it.
+    pub fn of(at: &EpochRecord, after: &[EpochRecord]) -> Self {
+        let recovery_epochs = after
+            .iter()
+            .position(|r| r.test_accuracy >= at.test_accuracy)
+            .map(|i| i + 1);
+        Self {
+            epoch: at.epoch,
+            loss_before: at.lock_loss_before,
+            loss_after: at.lock_loss_after,
+            recovery_epochs,
+        }
+    }
+
+    /// `loss_after − loss_before`, when both were measured.
+    pub fn jump(&self) -> Option<f64> {
+        Some(self.loss_after? - self.loss_before?)
     }
 }
 
@@ -399,6 +447,38 @@ pub(crate) mod sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_disruption_counts_epochs_until_the_accuracy_is_back() {
+        let h = sample::history();
+        // The first epoch locked at 0.375; the second is back above it one epoch later.
+        let d = LockDisruption::of(&h[0], &h[1..]);
+        assert_eq!((d.epoch, d.recovery_epochs), (1, Some(1)));
+        assert_eq!(d.jump(), Some(1.75));
+        let mut worse = h[1].clone();
+        worse.test_accuracy = 0.3;
+        let mut back = h[1].clone();
+        back.test_accuracy = 0.375;
+        assert_eq!(
+            LockDisruption::of(&h[0], &[worse.clone()]).recovery_epochs,
+            None
+        );
+        let late = LockDisruption::of(&h[0], &[worse, back]);
+        assert_eq!(late.recovery_epochs, Some(2));
+        // The last epoch's lock has nothing after it; a record without losses has no jump.
+        let last = LockDisruption::of(&h[1], &[]);
+        assert_eq!((last.recovery_epochs, last.jump()), (None, None));
+        let head = SummaryHead {
+            experiment: "demo".into(),
+            variant: "adaptive".into(),
+            kind: VariantKind::Adaptive,
+            seed: 0,
+            dataset: "synthetic".into(),
+            device: "cpu".into(),
+        };
+        let summary = RunSummary::from_history(head, &h).unwrap();
+        assert_eq!(summary.lock_disruption, vec![d, last]);
+    }
 
     #[test]
     fn metrics_csv_is_pinned() {

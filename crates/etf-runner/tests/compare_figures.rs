@@ -6,7 +6,7 @@ mod common;
 use common::{etf, s, TINY_SWEEP};
 use std::path::Path;
 
-const FIGURES: [&str; 7] = [
+const FIGURES: [&str; 8] = [
     "test_accuracy",
     "train_accuracy",
     "learnable_params",
@@ -14,6 +14,7 @@ const FIGURES: [&str; 7] = [
     "layers_ncc",
     "layers_nc1",
     "layers_ncc_per_epoch_adaptive",
+    "accuracy_vs_reduction",
 ];
 
 fn assert_figure(dir: &Path, stem: &str) {
@@ -42,7 +43,8 @@ fn compare_writes_figures_of_a_two_variant_two_seed_sweep() {
     // The sweep ends naming its figures.
     let said = String::from_utf8_lossy(&r.stdout);
     let last = said.lines().last().unwrap_or_default();
-    assert!(last.contains("layers_ncc_per_epoch_adaptive.png"), "{said}");
+    assert!(last.contains("accuracy_vs_reduction.png"), "{said}");
+    assert!(said.contains("layers_ncc_per_epoch_adaptive.png"), "{said}");
     let figs = tmp.path().join("figures");
     let cmp = etf(&["compare", s(&out), "--figures", s(&figs)]);
     assert!(

@@ -1,0 +1,5 @@
+//! `experiments/controls-mlp.toml` as its own binary: `cargo run --release --bin controls-mlp -- [--seed N] [--set k=v] …`.
+
+fn main() -> std::process::ExitCode {
+    etf_runner::cli::exit_code(etf_runner::cli::experiment_main("controls-mlp"))
+}
