@@ -247,17 +247,7 @@ fn draw_scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, f: &ScatterSp
     // Room on the right for the labels of the rightmost points.
     let x_hi = x_hi + 0.18 * (x_hi - x_lo);
     let (y_lo, y_hi) = padded_range(f.points.iter().map(|p| p.y), 0.2);
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin_top(8)
-        .margin_right(30)
-        .margin_left(8)
-        .x_label_area_size(66)
-        .y_label_area_size(120);
-    if !f.title.is_empty() {
-        builder.caption(&f.title, (FAMILY, TITLE_FONT));
-    }
-    let mut c = builder
+    let mut c = builder(area, &f.title)
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
         .map_err(err)?;
     c.configure_mesh()
@@ -419,6 +409,24 @@ fn y_range(chart: &ChartSpec) -> (f64, f64) {
     }
 }
 
+/// A chart's margins, label areas and title (none when empty), shared by every chart kind.
+fn builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_top(8)
+        .margin_right(30)
+        .margin_left(8)
+        .x_label_area_size(66)
+        .y_label_area_size(120);
+    if !title.is_empty() {
+        builder.caption(title, (FAMILY, TITLE_FONT));
+    }
+    builder
+}
+
 fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &ChartSpec) -> Result<()> {
     let n = chart
         .curves
@@ -428,16 +436,7 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &ChartSp
         .unwrap_or(1);
     let x = 0.5..n as f64 + 0.5;
     let (lo, hi) = y_range(chart);
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin_top(8)
-        .margin_right(30)
-        .margin_left(8)
-        .x_label_area_size(66)
-        .y_label_area_size(120);
-    if !chart.title.is_empty() {
-        builder.caption(&chart.title, (FAMILY, TITLE_FONT));
-    }
+    let mut builder = builder(area, &chart.title);
     if chart.y == YAxis::Log {
         let (labelled, minor) = log_ticks(lo, hi);
         let y = (lo..hi)
