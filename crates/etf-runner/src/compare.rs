@@ -423,7 +423,7 @@ fn column_heads(runs: &[(PathBuf, RunSummary)], accuracy: AccuracyEpoch) -> Vec<
         "variant",
         "seeds",
         &acc,
-        "Δ vs baseline (pp)",
+        "Δ vs baseline (pp, ± 2 SE)",
         "learnable params",
         "reduction",
         "eff. depth",
@@ -439,7 +439,8 @@ fn column_heads(runs: &[(PathBuf, RunSummary)], accuracy: AccuracyEpoch) -> Vec<
 }
 
 /// Test accuracy `mean ± std %` (`mean % (n = 1)` for one run: no spread to show) and the
-/// difference to the baseline's mean, in points.
+/// difference to the baseline's mean, in points, with two standard errors of that difference
+/// when both sides have two runs or more (`*` when the difference exceeds them).
 fn accuracy_cells(
     rows: &[&RunSummary],
     baseline: Option<&[&RunSummary]>,
@@ -456,14 +457,25 @@ fn accuracy_cells(
     } else {
         format!("{:.2} ± {:.2} %", 100.0 * m, 100.0 * sd)
     };
-    let delta = baseline.map(|b| 100.0 * (m - mean_std(&accs(b)).0));
-    [
-        Cell::num(text, m),
-        match delta {
-            Some(d) => Cell::num(format!("{d:+.2}"), d),
-            None => Cell::num("n/a".into(), f64::NEG_INFINITY),
-        },
-    ]
+    let delta = match baseline {
+        Some(b) => {
+            let (bm, bsd) = mean_std(&accs(b));
+            let d = 100.0 * (m - bm);
+            // Two standard errors of the difference of the means (Welch): a difference beyond
+            // them is marked `*`, one within them is seed noise.
+            let text = if rows.len() > 1 && b.len() > 1 {
+                let se = (sd.powi(2) / rows.len() as f64 + bsd.powi(2) / b.len() as f64).sqrt();
+                let two_se = 200.0 * se;
+                let mark = if d.abs() > two_se { " *" } else { "" };
+                format!("{d:+.2} ± {two_se:.2}{mark}")
+            } else {
+                format!("{d:+.2}")
+            };
+            Cell::num(text, d)
+        }
+        None => Cell::num("n/a".into(), f64::NEG_INFINITY),
+    };
+    [Cell::num(text, m), delta]
 }
 
 /// Mean learnable parameters and their reduction against the baseline's (or, without one,
@@ -705,10 +717,10 @@ mod tests {
         .collect();
         let md = compare_table(&runs);
         let expected = concat!(
-            "| experiment | variant | seeds | test acc, final epoch 1–2 (mean ± std) | Δ vs baseline (pp) | learnable params | reduction | eff. depth | lock epochs | first lock: probe loss before → after | epochs to recover | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
+            "| experiment | variant | seeds | test acc, final epoch 1–2 (mean ± std) | Δ vs baseline (pp, ± 2 SE) | learnable params | reduction | eff. depth | lock epochs | first lock: probe loss before → after | epochs to recover | NCC train per layer | NCC test per layer | NC1 per layer | epoch time (s) |\n",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-            "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.500 → 2.250 | never,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
-            "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.500 → 2.250 | 1,not yet | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "| demo | baseline | 0,1 | 56.25 ± 26.52 % | +0.00 ± 53.03 | 1084 | 4.4 % | 2,- | 1,1+2 | 0.500 → 2.250 | never,1 | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
+            "| demo | adaptive (unfinished: epoch 1–2 of 5) | 0,1 | 56.25 ± 26.52 % | +0.00 ± 53.03 | 1084 | 4.4 % | -,2 | 1+2,1 | 0.500 → 2.250 | 1,not yet | 0.650 / 0.750 | 0.575 / 0.625 | 1.88e0 / 3.12e0 | 1.3 |\n",
             "\n",
             "Unfinished runs are shown at their last completed epoch: not final results.\n",
         );
@@ -740,6 +752,25 @@ mod tests {
         let md = compare_table_with(&finished(&[0, 1]), &best).unwrap();
         assert!(md.contains("test acc, best epoch (mean ± std)"), "{md}");
         assert!(md.contains("| 75.00 ± 0.00 % |"), "{md}");
+    }
+
+    #[test]
+    fn a_difference_beyond_two_standard_errors_is_marked() {
+        // No spread on either side: any difference is beyond it; one seed has no error at all.
+        let md = compare_table(&finished(&[0, 1]));
+        assert!(md.contains("| +15.00 ± 0.00 * |"), "{md}");
+        let md = compare_table(&finished(&[0]));
+        assert!(md.contains("| +15.00 |"), "{md}");
+        // Spread larger than the difference: noise, no mark.
+        let mut runs = finished(&[0, 1, 2]);
+        for (i, (_, r)) in runs.iter_mut().enumerate() {
+            if r.head.kind == VariantKind::Adaptive {
+                r.test_accuracy = [0.6, 0.9, 1.0][i / 2];
+            }
+        }
+        let md = compare_table(&runs);
+        let row = md.lines().find(|l| l.contains("| adaptive |")).unwrap();
+        assert!(row.contains("| +8.33 ± 24.04 |"), "{row}");
     }
 
     #[test]
