@@ -147,6 +147,9 @@ pub fn band(series: &[Vec<f64>]) -> Band {
 struct Group {
     label: String,
     color: RGBColor,
+    /// The second round of the palette (variants 9–16) is drawn dashed in the per-epoch
+    /// figures, so that no two variants look alike there.
+    dashed: bool,
     runs: Vec<Metrics>,
 }
 
@@ -182,6 +185,7 @@ fn groups(runs: &[(PathBuf, RunSummary)]) -> Vec<Group> {
         .map(|(i, ((_, label), runs))| Group {
             label,
             color: OKABE_ITO[i % OKABE_ITO.len()],
+            dashed: (i / OKABE_ITO.len()) % 2 == 1,
             runs,
         });
     colored.collect()
@@ -285,7 +289,7 @@ fn variant_entries(groups: &[Group]) -> Vec<Entry> {
     let entry = |g: &Group| Entry {
         text: g.label.clone(),
         color: g.color,
-        dashed: false,
+        dashed: g.dashed,
         mark: false,
         swatch: false,
     };
@@ -315,7 +319,7 @@ fn epoch_chart(groups: &[Group], column: &str, scale: f64, y_desc: &str) -> Resu
     let curves = groups.iter().map(|g| {
         Ok(Curve {
             color: g.color,
-            dashed: false,
+            dashed: g.dashed,
             steps: false,
             markers: false,
             band: g.band(column, scale)?,
@@ -406,9 +410,11 @@ fn layer_figures(groups: &[Group]) -> Result<Vec<FigureSpec>> {
     for g in groups {
         ncc.push(curve(g, g.final_per_layer("ncc_train", 100.0)?, false));
         ncc.push(curve(g, g.final_per_layer("ncc_test", 100.0)?, true));
-        nc1.push(curve(g, g.final_per_layer("nc1", 1.0)?, false));
+        nc1.push(curve(g, g.final_per_layer("nc1", 1.0)?, g.dashed));
     }
-    let mut ncc_legend = variant_entries(groups);
+    // Dashes mean the test probe here, whatever the variant.
+    let solid = |e: Entry| Entry { dashed: false, ..e };
+    let mut ncc_legend: Vec<Entry> = variant_entries(groups).into_iter().map(solid).collect();
     ncc_legend.push(style_entry("train probe", false, false));
     ncc_legend.push(style_entry("test", true, false));
     let chart = |y_desc: &str, y, curves| ChartSpec {
