@@ -1,7 +1,7 @@
 //! Frozen non-ETF control maps (spec §7): what is left of an ETF map's effect once the ETF
 //! structure is taken away, at the same shape, scale and seed.
 
-use crate::etf::{check_alpha, check_dims, check_float, random_frame};
+use crate::etf::{check_float, map_dims, random_frame};
 use crate::EtfError;
 use etf_rng::{RandomSource, SplitMix64};
 use tch::{Device, Kind, Tensor};
@@ -45,9 +45,7 @@ pub fn control_map(
     kind: Kind,
     device: Device,
 ) -> Result<Tensor, EtfError> {
-    check_alpha(alpha)?;
-    let (k, p) = (out_dim.min(in_dim), out_dim.max(in_dim));
-    check_dims(k, p)?;
+    let (k, p) = map_dims(out_dim, in_dim, alpha)?;
     check_float(kind)?;
     let v = match control {
         Control::Orthogonal => random_frame(k, p, seed)?,

@@ -70,9 +70,7 @@ pub fn etf_map(
     kind: Kind,
     device: Device,
 ) -> Result<Tensor, EtfError> {
-    check_alpha(alpha)?;
-    let (k, p) = (out_dim.min(in_dim), out_dim.max(in_dim));
-    check_dims(k, p)?;
+    let (k, p) = map_dims(out_dim, in_dim, alpha)?;
     check_float(kind)?;
     let transposed;
     let orientation = match orientation {
@@ -112,9 +110,7 @@ pub fn canonical_etf_forward(
     in_dim: i64,
     alpha: f64,
 ) -> Result<Tensor, EtfError> {
-    check_alpha(alpha)?;
-    let (k, p) = (out_dim.min(in_dim), out_dim.max(in_dim));
-    check_dims(k, p)?;
+    let (k, _) = map_dims(out_dim, in_dim, alpha)?;
     let size = xs.size();
     if size.last() != Some(&in_dim) {
         let mut expected = size.clone();
@@ -232,6 +228,15 @@ pub(crate) fn check_dims(k: i64, p: i64) -> Result<(), EtfError> {
     } else {
         Ok(())
     }
+}
+
+/// `(K, p) = (min, max)` of an `out×in` map of scale `alpha`, checked: a finite non-zero
+/// `alpha` and `2 ≤ K ≤ p`.
+pub(crate) fn map_dims(out_dim: i64, in_dim: i64, alpha: f64) -> Result<(i64, i64), EtfError> {
+    check_alpha(alpha)?;
+    let (k, p) = (out_dim.min(in_dim), out_dim.max(in_dim));
+    check_dims(k, p)?;
+    Ok((k, p))
 }
 
 pub(crate) fn check_float(kind: Kind) -> Result<(), EtfError> {

@@ -166,6 +166,16 @@ fn check_lock_survives_with_head(
     assert_eq!(names, opt_names);
 }
 
+/// Copies `from`'s middle weight into `to`'s, as a checkpoint restore would.
+fn copy_middle(from: &Net, to: &Net) {
+    tch::no_grad(|| {
+        to.middle
+            .weight()
+            .shallow_clone()
+            .copy_(from.middle.weight())
+    });
+}
+
 #[test]
 fn locked_weight_is_bit_identical_under_sgd_momentum_and_weight_decay() {
     let cfg = SgdConfig {
@@ -231,13 +241,7 @@ fn a_control_fixed_from_the_start_is_its_map_and_restores() {
             .unwrap();
         let mut other = Net::new(6);
         let mut other_opt = other.optimizer(OptimizerConfig::Sgd(SgdConfig::default()));
-        tch::no_grad(|| {
-            other
-                .middle
-                .weight()
-                .shallow_clone()
-                .copy_(net.middle.weight())
-        });
+        copy_middle(&net, &other);
         let wrong_seed = EtfSpec::new(control, 9);
         assert!(other
             .middle
@@ -329,13 +333,7 @@ fn restore_lock_validates_the_loaded_weight() {
         .unwrap();
     let mut other = Net::new(4);
     let mut other_opt = other.optimizer(OptimizerConfig::Sgd(SgdConfig::default()));
-    tch::no_grad(|| {
-        other
-            .middle
-            .weight()
-            .shallow_clone()
-            .copy_(net.middle.weight())
-    });
+    copy_middle(&net, &other);
     let canonical = EtfSpec::new(LockOrientation::Canonical, 0);
     assert!(other
         .middle
