@@ -229,17 +229,30 @@ fn label_offsets(anchors: &[(i32, i32)], widths: &[i32]) -> Vec<(i32, i32)> {
 
 /// `lo..hi` of `values ± spreads`, padded by 8 % (at least `min_pad`).
 fn padded_range(values: impl Iterator<Item = (f64, f64)>, min_pad: f64) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for (m, s) in values.filter(|(m, _)| m.is_finite()) {
-        let s = if s.is_finite() { s } else { 0.0 };
-        lo = lo.min(m - s);
-        hi = hi.max(m + s);
-    }
-    if !lo.is_finite() {
+    let Some((lo, hi)) = extent(values, |_| true) else {
         return (0.0, 1.0);
-    }
+    };
     let pad = ((hi - lo) * 0.08).max(min_pad);
     (lo - pad, hi + pad)
+}
+
+/// The smallest and largest of every `mean − std`, `mean + std` and `mean` that is finite and
+/// that `keep` accepts (a non-finite std counts as 0); `None` when there is none.
+fn extent(
+    values: impl Iterator<Item = (f64, f64)>,
+    keep: impl Fn(f64) -> bool,
+) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (m, s) in values {
+        let s = if s.is_finite() { s } else { 0.0 };
+        for v in [m - s, m + s, m] {
+            if v.is_finite() && keep(v) {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    lo.is_finite().then_some((lo, hi))
 }
 
 fn draw_scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, f: &ScatterSpec) -> Result<()> {
@@ -318,7 +331,7 @@ fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &FigureSpec) -> 
 
 fn entry_width(e: &Entry) -> u32 {
     // A line sample of 56 px, a gap, the text (about 0.55 em a character), a gap.
-    56 + 12 + (e.text.chars().count() as f64 * FONT as f64 * 0.55) as u32 + 36
+    56 + 12 + text_width(&e.text) as u32 + 36
 }
 
 /// The legend's entries (indices) wrapped into rows that fit `width`.
@@ -380,27 +393,15 @@ fn draw_legend<DB: DrawingBackend>(
 
 /// The y range of `chart`: mean ± std of every curve, padded; a decade at least on a log axis.
 fn y_range(chart: &ChartSpec) -> (f64, f64) {
-    let mut lo = f64::INFINITY;
-    let mut hi = f64::NEG_INFINITY;
-    for c in &chart.curves {
-        for (m, s) in c.band.mean.iter().zip(&c.band.std) {
-            let s = if s.is_finite() { *s } else { 0.0 };
-            for v in [m - s, m + s, *m] {
-                if v.is_finite() && (!(chart.y == YAxis::Log) || v > 0.0) {
-                    lo = lo.min(v);
-                    hi = hi.max(v);
-                }
-            }
-        }
-    }
-    if !lo.is_finite() {
-        return if chart.y == YAxis::Log {
-            (0.1, 10.0)
-        } else {
-            (0.0, 1.0)
-        };
-    }
-    if chart.y == YAxis::Log {
+    let log = chart.y == YAxis::Log;
+    let values = chart
+        .curves
+        .iter()
+        .flat_map(|c| c.band.mean.iter().copied().zip(c.band.std.iter().copied()));
+    let Some((lo, hi)) = extent(values, |v| !log || v > 0.0) else {
+        return if log { (0.1, 10.0) } else { (0.0, 1.0) };
+    };
+    if log {
         let hi = hi.max(lo * 10.0);
         (lo / 1.5, hi * 1.5)
     } else {

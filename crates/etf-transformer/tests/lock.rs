@@ -155,16 +155,12 @@ fn frozen_control_ffns_never_move_and_are_not_learnable() {
         cfg.ffn_etf.orientation = orientation;
         let mut vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 4).unwrap();
         let (d, hidden) = (cfg.dim, cfg.hidden_dim());
-        let expected_w1 = control_map(
-            hidden,
-            d,
-            1.0,
-            control,
-            derive_seed(5, SeedSlot::W1(1)),
-            tch::Kind::Float,
-            Device::Cpu,
-        )
-        .unwrap();
+        // The control of shape `out × in` a matrix of seed slot `slot` gets (seed 5, α = 1).
+        let expected = |out, inp, slot| {
+            let seed = derive_seed(5, slot);
+            control_map(out, inp, 1.0, control, seed, tch::Kind::Float, Device::Cpu).unwrap()
+        };
+        let expected_w1 = expected(hidden, d, SeedSlot::W1(1));
         assert!(vit.blocks()[1].fc1.weight().equal(&expected_w1));
         let baseline_vs = nn::VarStore::new(Device::Cpu);
         let baseline = Vit::new(
@@ -195,16 +191,7 @@ fn frozen_control_ffns_never_move_and_are_not_learnable() {
             vit.lock_ffn(0, FfnMatrices::Both, &spec, &mut opt).unwrap(),
             2
         );
-        let expected_w2 = control_map(
-            d,
-            hidden,
-            1.0,
-            control,
-            derive_seed(5, SeedSlot::W2(0)),
-            tch::Kind::Float,
-            Device::Cpu,
-        )
-        .unwrap();
+        let expected_w2 = expected(d, hidden, SeedSlot::W2(0));
         assert!(vit.blocks()[0].fc2.weight().equal(&expected_w2));
         assert_eq!(
             vit.learnable_params(),

@@ -36,17 +36,25 @@ fn images(n_per_class: i64, classes: i64, seed: i64) -> Split {
     Split::new(xs, labels, classes as usize).unwrap()
 }
 
-fn model(vs: &nn::VarStore, augment: AugmentConfig) -> VitModel {
-    let cfg = VitConfig {
+/// The tests' small ViT: 8 × 8 images, patches of 4, no dropout.
+fn config() -> VitConfig {
+    VitConfig {
         patch: 4,
         dim: DIM,
         depth: DEPTH,
         heads: 2,
         mlp_ratio: 2.0,
         ..Default::default()
-    };
-    let vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 3).unwrap();
+    }
+}
+
+fn model_of(vs: &nn::VarStore, cfg: &VitConfig, augment: AugmentConfig) -> VitModel {
+    let vit = Vit::new(&vs.root(), cfg, [1, 8, 8], 3).unwrap();
     VitModel::new(vit, augment, FfnMatrices::Both)
+}
+
+fn model(vs: &nn::VarStore, augment: AugmentConfig) -> VitModel {
+    model_of(vs, &config(), augment)
 }
 
 fn spec(adaptive: Option<AdaptiveConfig>) -> TrainSpec {
@@ -226,18 +234,11 @@ fn stopped_inside_an_epoch_it_resumes_to_the_same_records_with_dropout_and_augme
         tch::manual_seed(7);
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = VitConfig {
-            patch: 4,
-            dim: DIM,
-            depth: DEPTH,
-            heads: 2,
-            mlp_ratio: 2.0,
             dropout: 0.2,
             attn_dropout: 0.1,
-            ..Default::default()
+            ..config()
         };
-        let vit = Vit::new(&vs.root(), &cfg, [1, 8, 8], 3).unwrap();
-        let augment = AugmentConfig { pad: 1, flip: true };
-        let m = VitModel::new(vit, augment, FfnMatrices::Both);
+        let m = model_of(&vs, &cfg, AugmentConfig { pad: 1, flip: true });
         Trainer::new(m, vs, spec(None)).unwrap()
     };
     let mut full = build();
