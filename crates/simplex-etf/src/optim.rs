@@ -229,11 +229,30 @@ struct Param {
 }
 
 /// An SGD or AdamW optimiser over named tensors, which can drop a parameter with its state.
+///
+/// By default every parameter is updated on its own (PyTorch's single-tensor path: a few
+/// kernels per parameter). [`Optimizer::pack`] moves the parameters into one contiguous buffer
+/// per kind, device and weight-decay setting, the parameters (and their state) becoming views
+/// into it, so that a step is a handful of kernels over each whole buffer — what matters on an
+/// accelerator, where small models are bound by kernel launches. Both layouts compute the same
+/// element-wise formulas and give the same values.
 #[derive(Debug)]
 pub struct Optimizer {
     cfg: OptimizerConfig,
     lr: f64,
     params: Vec<Param>,
+    /// The flat buffers, once packed.
+    packed: Option<Vec<FlatGroup>>,
+}
+
+/// Parameters of one kind, device and weight-decay setting, packed into one buffer: `flat` is
+/// that buffer with its state, laid out as the members' tensors flattened end to end.
+#[derive(Debug)]
+struct FlatGroup {
+    /// Indices into `Optimizer::params`, in buffer order.
+    members: Vec<usize>,
+    /// The whole buffer as one parameter: its step counter is the members' common one.
+    flat: Param,
 }
 
 impl Optimizer {
@@ -244,7 +263,131 @@ impl Optimizer {
             lr: cfg.lr(),
             cfg,
             params: Vec::new(),
+            packed: None,
         }
+    }
+
+    /// Packs the registered parameters into flat buffers (see [`Optimizer`]): each parameter's
+    /// data, and its state once it has one, becomes a view into its group's buffer. Values do
+    /// not change. Later changes to the parameter set (a lock removing one, a new one, a state
+    /// restored from a checkpoint) re-pack.
+    ///
+    /// ```
+    /// use simplex_etf::optim::{Optimizer, OptimizerConfig, SgdConfig};
+    /// use tch::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
+    /// let b = Tensor::from_slice(&[3.0f32]).set_requires_grad(true);
+    /// let mut opt = Optimizer::new(OptimizerConfig::Sgd(SgdConfig { lr: 0.5, ..SgdConfig::default() }));
+    /// opt.add_param("a", &a, true)?;
+    /// opt.add_param("b", &b, true)?;
+    /// opt.pack()?;
+    /// assert!(opt.is_packed());
+    /// (&a * &a + &b).sum(tch::Kind::Float).backward();
+    /// opt.step();
+    /// assert_eq!(Vec::<f32>::try_from(&a)?, [0.0, 0.0]); // a − 0.5 · 2a
+    /// assert_eq!(Vec::<f32>::try_from(&b)?, [2.0]); // b broadcast over a: gradient 2
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A tensor operation failed (nothing is packed then).
+    pub fn pack(&mut self) -> Result<(), EtfError> {
+        let mut keys: Vec<(Kind, Device, bool)> = Vec::new();
+        for p in &self.params {
+            let key = (p.tensor.kind(), p.tensor.device(), p.weight_decay);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let mut groups = Vec::with_capacity(keys.len());
+        for key in keys {
+            let members: Vec<usize> = (0..self.params.len())
+                .filter(|&i| {
+                    let p = &self.params[i];
+                    (p.tensor.kind(), p.tensor.device(), p.weight_decay) == key
+                })
+                .collect();
+            groups.push(self.pack_group(members, key.2)?);
+        }
+        self.packed = Some(groups);
+        Ok(())
+    }
+
+    /// Whether the parameters live in flat buffers ([`Optimizer::pack`]).
+    pub fn is_packed(&self) -> bool {
+        self.packed.is_some()
+    }
+
+    /// Copies the members' data and state into fresh flat buffers and points the members at
+    /// views of them. The state is packed only when every member has it; the group's step is
+    /// the members' common one (−1 when they differ: then it is stepped member by member).
+    fn pack_group(
+        &mut self,
+        members: Vec<usize>,
+        weight_decay: bool,
+    ) -> Result<FlatGroup, EtfError> {
+        let flatten = |ts: Vec<&Tensor>| -> Result<Tensor, EtfError> {
+            let parts: Vec<Tensor> = ts
+                .iter()
+                .map(|t| t.f_detach()?.f_reshape([-1]))
+                .collect::<Result<_, _>>()?;
+            Ok(Tensor::f_cat(&parts, 0)?)
+        };
+        let data = flatten(members.iter().map(|&i| &self.params[i].tensor).collect())?;
+        let state = |f: fn(&Param) -> Option<&Tensor>| -> Result<Option<Tensor>, EtfError> {
+            let ts: Option<Vec<&Tensor>> = members.iter().map(|&i| f(&self.params[i])).collect();
+            ts.map(flatten).transpose()
+        };
+        let first = state(|p| p.first.as_ref())?;
+        let second = state(|p| p.second.as_ref())?;
+        let steps: Vec<i64> = members.iter().map(|&i| self.params[i].step).collect();
+        let has_state = |i: &usize| self.params[*i].first.is_some();
+        let uniform_state = members.iter().all(has_state) || !members.iter().any(has_state);
+        let step = if uniform_state && steps.windows(2).all(|w| w[0] == w[1]) {
+            steps.first().copied().unwrap_or(0)
+        } else {
+            -1
+        };
+        let flat = Param {
+            name: String::new(),
+            tensor: data,
+            weight_decay,
+            step,
+            first,
+            second,
+        };
+        let group = FlatGroup { members, flat };
+        self.point_at(&group)?;
+        Ok(group)
+    }
+
+    /// Makes each member's data (and state, where the group has it) a view of the group's
+    /// buffers.
+    fn point_at(&mut self, g: &FlatGroup) -> Result<(), EtfError> {
+        let mut offset = 0;
+        for &i in &g.members {
+            let p = &mut self.params[i];
+            let size = p.tensor.size();
+            let n = numel(&p.tensor);
+            let view = |t: &Tensor| t.f_narrow(0, offset, n)?.f_view(size.as_slice());
+            p.tensor.f_set_data(&view(&g.flat.tensor)?)?;
+            if let Some(f) = &g.flat.first {
+                p.first = Some(view(f)?);
+            }
+            if let Some(s) = &g.flat.second {
+                p.second = Some(view(s)?);
+            }
+            offset += n;
+        }
+        Ok(())
+    }
+
+    /// Re-packs after a change to the parameter set or the state, if packed.
+    fn repack(&mut self) -> Result<(), EtfError> {
+        if self.packed.is_some() {
+            self.pack()?;
+        }
+        Ok(())
     }
 
     /// The configuration this optimiser was built with (its `lr` is the initial one).
@@ -281,7 +424,7 @@ impl Optimizer {
             first: None,
             second: None,
         });
-        Ok(())
+        self.repack()
     }
 
     /// Registers `p` (see [`Optimizer::add_param`]).
@@ -295,16 +438,35 @@ impl Optimizer {
     /// Drops the parameter `name` and its state (momentum / moments). Returns whether it was
     /// registered.
     pub fn remove_param(&mut self, name: &str) -> bool {
-        let before = self.params.len();
-        self.params.retain(|p| p.name != name);
-        self.params.len() != before
+        match self.params.iter().position(|p| p.name == name) {
+            Some(i) => {
+                self.remove_at(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Drops the parameter that is the very tensor `t` (same storage, whatever its name), with
     /// its state. Returns the name it was registered under.
     pub fn remove_tensor(&mut self, t: &Tensor) -> Option<String> {
         let i = self.params.iter().position(|p| same_tensor(&p.tensor, t))?;
-        Some(self.params.remove(i).name)
+        Some(self.remove_at(i))
+    }
+
+    /// Removes parameter `i`. When packed, it first gets storage of its own (the same values,
+    /// bit for bit), so that no later step over the buffer can touch it, and the rest re-pack.
+    fn remove_at(&mut self, i: usize) -> String {
+        let mut p = self.params.remove(i);
+        if self.packed.is_some() {
+            let own = tch::no_grad(|| p.tensor.detach().copy());
+            p.tensor.set_data(&own);
+            // A failed re-pack leaves the per-tensor layout, which is always correct.
+            if self.repack().is_err() {
+                self.packed = None;
+            }
+        }
+        p.name
     }
 
     /// Whether a parameter of that name is registered.
@@ -323,19 +485,75 @@ impl Optimizer {
     /// autograd history.
     pub fn step(&mut self) {
         let (cfg, lr) = (self.cfg, self.lr);
-        tch::no_grad(|| {
-            for p in &mut self.params {
-                let grad = p.tensor.grad();
-                if !grad.defined() {
-                    continue;
+        let update = |p: &mut Param, grad: &Tensor| {
+            p.step += 1;
+            match cfg {
+                OptimizerConfig::Sgd(c) => sgd_update(p, grad, &c, lr),
+                OptimizerConfig::AdamW(c) => adamw_update(p, grad, &c, lr),
+            }
+        };
+        let Some(mut groups) = self.packed.take() else {
+            tch::no_grad(|| {
+                for p in &mut self.params {
+                    let grad = p.tensor.grad();
+                    if grad.defined() {
+                        update(p, &grad);
+                    }
                 }
-                p.step += 1;
-                match cfg {
-                    OptimizerConfig::Sgd(c) => sgd_update(p, &grad, &c, lr),
-                    OptimizerConfig::AdamW(c) => adamw_update(p, &grad, &c, lr),
+            });
+            return;
+        };
+        // Groups whose state the step created (members then get views of it), and whether a
+        // member-by-member step left the layout to be re-packed.
+        let mut created = Vec::new();
+        let mut stale = false;
+        tch::no_grad(|| {
+            for (k, g) in groups.iter_mut().enumerate() {
+                let grads: Vec<Tensor> = g
+                    .members
+                    .iter()
+                    .map(|&i| self.params[i].tensor.grad())
+                    .collect();
+                let whole = g.flat.step >= 0 && grads.iter().all(Tensor::defined);
+                let flat_grad = if whole {
+                    let parts: Vec<Tensor> = grads.iter().map(|t| t.reshape([-1])).collect();
+                    Tensor::f_cat(&parts, 0).ok()
+                } else {
+                    None
+                };
+                match flat_grad {
+                    Some(grad) => {
+                        let had_state = g.flat.first.is_some();
+                        update(&mut g.flat, &grad);
+                        for &i in &g.members {
+                            self.params[i].step = g.flat.step;
+                        }
+                        if !had_state && g.flat.first.is_some() {
+                            created.push(k);
+                        }
+                    }
+                    None => {
+                        // Some member has no gradient: PyTorch skips it, so step one by one
+                        // (on views, so the buffer sees the updates), and re-pack after.
+                        for (&i, grad) in g.members.iter().zip(&grads) {
+                            if grad.defined() {
+                                update(&mut self.params[i], grad);
+                            }
+                        }
+                        stale = true;
+                    }
                 }
             }
         });
+        for &k in &created {
+            // Views of the sizes the buffer was built from: this cannot fail.
+            self.point_at(&groups[k])
+                .expect("views of a packed buffer of the members' own sizes");
+        }
+        self.packed = Some(groups);
+        if stale && self.repack().is_err() {
+            self.packed = None;
+        }
     }
 
     /// The current learning rate.
@@ -453,7 +671,7 @@ impl Optimizer {
         for (p, (step, first, second)) in self.params.iter_mut().zip(restored) {
             (p.step, p.first, p.second) = (step, first, second);
         }
-        Ok(())
+        self.repack()
     }
 }
 
