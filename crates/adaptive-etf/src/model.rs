@@ -5,6 +5,7 @@ use crate::MlpError;
 use etf_train::{CollapseModel, NamedParam, Taps, CLASSIFIER};
 use simplex_etf::optim::Optimizer;
 use simplex_etf::{init, EtfSpec, LockOrientation, LockScale, LockableLinear};
+use std::collections::HashMap;
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -150,6 +151,102 @@ impl Mlp {
         Ok((logits, taps, h))
     }
 
+    /// The stacked forward pass ([`CollapseModel::forward_stacked`]), by batched products
+    /// (`batched`, what an accelerator gets) or member by member on views (what a CPU gets):
+    /// the same function either way.
+    pub fn forward_stacked_by(
+        &self,
+        vars: &HashMap<String, Tensor>,
+        xs: &Tensor,
+        train: bool,
+        batched: bool,
+    ) -> Result<Tensor, MlpError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .ok_or_else(|| MlpError::Config(format!("the stacked variables have no {name:?}")))
+        };
+        // On an accelerator one batched product per layer (a step is bound by launches); on
+        // a CPU, where libtorch's batched product is ~20 % slower than its plain one at these
+        // sizes, one `x Wᵀ + b` per member over views (`unbind`, whose gradient is one stack).
+        let linear = |hs: &[Tensor], fc: &LockableLinear| -> Result<Vec<Tensor>, MlpError> {
+            let w = get(fc.weight_name())?;
+            let b = fc.bias().map(|_| get(fc.bias_name())).transpose()?;
+            if batched {
+                // [M, B, in] × [M, in, out] + [M, 1, out]
+                let h = Tensor::f_stack(hs, 0)?;
+                let wt = w.f_transpose(1, 2)?;
+                let z = match b {
+                    Some(b) => b.f_unsqueeze(1)?.f_baddbmm(&h, &wt, 1.0, 1.0)?,
+                    None => h.f_bmm(&wt)?,
+                };
+                return Ok(z.f_unbind(0)?);
+            }
+            let ws = w.f_unbind(0)?;
+            let bs = b.map(|b| b.f_unbind(0)).transpose()?;
+            (0..hs.len())
+                .map(|m| {
+                    let y = match &bs {
+                        Some(bs) => bs[m].f_addmm(&hs[m], &ws[m].f_tr()?)?,
+                        None => hs[m].f_mm(&ws[m].f_tr()?)?,
+                    };
+                    Ok(y)
+                })
+                .collect()
+        };
+        let mut hs = xs.f_flatten(2, -1)?.f_unbind(0)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let zs = linear(&hs, &block.fc)?;
+            hs = match &block.bn {
+                Some(_) => {
+                    let stacked = |suffix: &str| {
+                        let name = format!("{}.bn.{suffix}", layer_name(i + 1));
+                        get(&name)
+                    };
+                    let [w, b, mean, var] =
+                        ["weight", "bias", "running_mean", "running_var"].map(stacked);
+                    let (w, b, mean, var) = (w?, b?, mean?, var?);
+                    let norm = |z: &Tensor, w: &Tensor, b: &Tensor, mean: &Tensor, var: &Tensor| {
+                        z.f_batch_norm(
+                            Some(w),
+                            Some(b),
+                            Some(mean),
+                            Some(var),
+                            train,
+                            init::BATCH_NORM_MOMENTUM,
+                            init::BATCH_NORM_EPS,
+                            true,
+                        )
+                    };
+                    if batched {
+                        // BatchNorm1d over [B, M·C]: one channel per (member, feature), so
+                        // every member has its own batch statistics and running averages
+                        // (views of the stacked [M, C] buffers, updated in place), by
+                        // PyTorch's own kernel, in one launch.
+                        let c = zs[0].size()[1];
+                        let flat = |t: &Tensor| t.f_view([-1]);
+                        let (fw, fb) = (flat(w)?, flat(b)?);
+                        let (fm, fv) = (flat(mean)?, flat(var)?);
+                        norm(&Tensor::f_cat(&zs, 1)?, &fw, &fb, &fm, &fv)?
+                            .f_relu()?
+                            .f_split(c, 1)?
+                    } else {
+                        // Member by member, on views of the stacked parameters and running
+                        // statistics (updated in place): a single run's own kernels.
+                        let mut out = Vec::with_capacity(zs.len());
+                        for (m, z) in zs.iter().enumerate() {
+                            let at = |t: &Tensor| t.f_get(m as i64);
+                            let y = norm(z, &at(w)?, &at(b)?, &at(mean)?, &at(var)?)?;
+                            out.push(y.f_relu()?);
+                        }
+                        out
+                    }
+                }
+                None => zs.iter().map(|z| z.f_relu()).collect::<Result<_, _>>()?,
+            };
+        }
+        Ok(Tensor::f_stack(&linear(&hs, &self.classifier)?, 0)?)
+    }
+
     fn lockables(&self) -> impl Iterator<Item = (String, &LockableLinear)> {
         self.blocks
             .iter()
@@ -237,6 +334,20 @@ impl CollapseModel for Mlp {
             newly.push(name);
         }
         Ok(newly)
+    }
+
+    fn can_stack(&self) -> bool {
+        true
+    }
+
+    fn forward_stacked(
+        &self,
+        vars: &HashMap<String, Tensor>,
+        xs: &Tensor,
+        train: bool,
+    ) -> Option<Result<Tensor, MlpError>> {
+        let batched = xs.device() != tch::Device::Cpu;
+        Some(self.forward_stacked_by(vars, xs, train, batched))
     }
 
     fn locked_layers(&self) -> Vec<String> {

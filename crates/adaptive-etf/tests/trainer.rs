@@ -1,46 +1,19 @@
 //! Training-loop behaviour: learnable counts, locks, bit-exact resume, non-finite loss.
 
 use adaptive_etf::{Mlp, MlpConfig, MlpVariant};
-use etf_data::{Dataset, SyntheticConfig};
+use etf_data::Dataset;
 use etf_train::{
-    AdaptiveConfig, Checkpoint, CollapseModel, NoProgress, RunData, Schedule, TrainError,
-    TrainSpec, Trainer,
+    AdaptiveConfig, Checkpoint, CollapseModel, NoProgress, Schedule, TrainError, TrainSpec, Trainer,
 };
 use simplex_etf::optim::{OptimizerConfig, SgdConfig};
 use simplex_etf::LockOrientation;
-use std::sync::{Mutex, MutexGuard};
 use tch::{nn, Device, Tensor};
 
-/// libtorch's RNG is one per process, and the tests of a binary run on parallel threads: a test
-/// that seeds it and builds a model (or runs an epoch, which reseeds it) would change what
-/// another test's seeded model starts from. The tests here take this lock for their whole body,
-/// so two identically seeded trainers (the resume test) really start alike.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{run_data, serial};
 
 fn data() -> Dataset {
-    SyntheticConfig {
-        num_classes: 4,
-        dim: 12,
-        train_per_class: 64,
-        test_per_class: 16,
-        separation: 6.0,
-        noise_std: 1.0,
-        seed: 3,
-    }
-    .generate()
-    .unwrap()
-}
-
-/// The probe is the whole (small) training set.
-fn run_data(ds: &Dataset) -> RunData<'_> {
-    RunData {
-        train: &ds.train,
-        probe: &ds.train,
-        test: &ds.test,
-    }
+    common::data(64)
 }
 
 fn spec(adaptive: Option<AdaptiveConfig>, epochs: usize) -> TrainSpec {
@@ -90,17 +63,21 @@ fn adaptive_now() -> AdaptiveConfig {
     }
 }
 
+/// Patience 2: epoch 1 trains everything (so every weight has a momentum buffer), epoch 2
+/// locks hidden 2, 3 and the classifier (τ = 0: ℓ* = 1).
+fn lock_at_epoch_2() -> AdaptiveConfig {
+    AdaptiveConfig {
+        patience: 2,
+        ..adaptive_now()
+    }
+}
+
 #[test]
 fn learnable_count_matches_the_optimiser_before_and_after_a_lock() {
     let _serial = serial();
     let ds = data();
     let run = run_data(&ds);
-    // Patience 2: epoch 1 trains everything (so every weight has a momentum buffer), epoch 2
-    // locks hidden 2, 3 and the classifier (τ = 0: ℓ* = 1).
-    let adaptive = AdaptiveConfig {
-        patience: 2,
-        ..adaptive_now()
-    };
+    let adaptive = lock_at_epoch_2();
     let mut t = trainer(
         &MlpVariant::Adaptive(adaptive.clone()),
         spec(Some(adaptive), 3),
@@ -430,4 +407,41 @@ fn lock_disruption_is_recorded_exactly_at_lock_epochs() {
         assert!(r3.newly_locked.is_empty());
         assert_eq!((r3.lock_loss_before, r3.lock_loss_after), (None, None));
     }
+}
+
+#[test]
+fn the_packed_optimizer_layout_trains_as_the_per_tensor_one_through_a_lock() {
+    let _serial = serial();
+    let ds = data();
+    let run = run_data(&ds);
+    let adaptive = lock_at_epoch_2();
+    let variant = MlpVariant::Adaptive(adaptive.clone());
+    let per_tensor = spec(Some(adaptive.clone()), 4);
+    let mut packed = spec(Some(adaptive), 4);
+    if let OptimizerConfig::Sgd(c) = &mut packed.optimizer {
+        c.layout = simplex_etf::optim::Layout::Packed;
+    }
+    let mut a = trainer(&variant, per_tensor);
+    let mut b = trainer(&variant, packed);
+    assert!(!a.optimizer().is_packed() && b.optimizer().is_packed());
+    for _ in 0..4 {
+        let ra = a.run_epoch(&run, &mut NoProgress).unwrap().clone();
+        let rb = b.run_epoch(&run, &mut NoProgress).unwrap().clone();
+        let rel = (ra.train_loss - rb.train_loss).abs() / ra.train_loss;
+        assert!(
+            rel < 1e-5,
+            "epoch {}: {} vs {}",
+            ra.epoch,
+            ra.train_loss,
+            rb.train_loss
+        );
+        assert_eq!(ra.newly_locked, rb.newly_locked);
+        assert_eq!(ra.learnable_params, rb.learnable_params);
+        assert_eq!(ra.optimizer_state_bytes, rb.optimizer_state_bytes);
+    }
+    assert!(b.optimizer().is_packed(), "still packed after the lock");
+    assert!(
+        !a.history()[1].newly_locked.is_empty(),
+        "the run locks at epoch 2"
+    );
 }

@@ -8,7 +8,7 @@ use crate::config::{check_seeds, DeviceChoice, ExperimentConfig, MAX_SEEDS};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
 use crate::job::Job;
-use crate::run::{run_jobs, RunOptions, Stop, Stopped, EXIT_STOPPED};
+use crate::run::{run_jobs, run_stacked_jobs, RunOptions, Stop, Stopped, EXIT_STOPPED};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -161,6 +161,13 @@ struct SweepArgs {
     /// Run only shard i of n (0-based i): jobs whose index ≡ i (mod n).
     #[arg(long)]
     shard: Option<String>,
+    /// Train the runs as one stacked computation (MLP only): each run still gets its own run
+    /// directory, as it would alone. See docs/architecture.md, "Stacked sweeps".
+    #[arg(long)]
+    stack: bool,
+    /// With --stack: at most this many runs per stack (the rest form further stacks).
+    #[arg(long, requires = "stack", default_value_t = 16)]
+    max_members: usize,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -264,11 +271,13 @@ fn stop_on_signals() -> Result<Stop> {
     Ok(stop)
 }
 
-/// Runs an experiment: every selected variant for each seed, then prints and writes the table.
+/// Runs an experiment: every selected variant for each seed (as stacks of at most `stack`
+/// runs, when given), then prints and writes the table.
 fn run_experiment(
     config: &Path,
     seeds: Option<Vec<u64>>,
     shard: Option<(usize, usize)>,
+    stack: Option<usize>,
     c: &CommonArgs,
 ) -> Result<()> {
     let cfg = ExperimentConfig::load(config, &c.set)?;
@@ -292,7 +301,10 @@ fn run_experiment(
         .unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
     let opts = options(&cfg, c)?;
     tracing::info!(experiment = %cfg.name, jobs = all.len(), out = %out.display(), device = ?opts.device, "starting");
-    run_jobs(&cfg, &all, &out, &opts)?;
+    match stack {
+        Some(max) => run_stacked_jobs(&cfg, &all, &out, &opts, max)?,
+        None => run_jobs(&cfg, &all, &out, &opts)?,
+    };
     if all
         .iter()
         .all(|j| !j.dir(&out).join(crate::run::SUMMARY).exists())
@@ -417,11 +429,14 @@ pub fn resolved_config(path: &Path, overrides: &[String]) -> Result<String> {
 pub fn main_with(cli: Cli) -> Result<()> {
     init_logging(&cli.log);
     match cli.command {
-        Command::Run(a) => run_experiment(&a.config, a.seed.map(|s| vec![s]), None, &a.common),
+        Command::Run(a) => {
+            run_experiment(&a.config, a.seed.map(|s| vec![s]), None, None, &a.common)
+        }
         Command::Sweep(a) => {
             let shard = a.shard.as_deref().map(parse_shard).transpose()?;
             let seeds = a.seeds.as_deref().map(parse_seeds).transpose()?;
-            run_experiment(&a.config, seeds, shard, &a.common)
+            let stack = a.stack.then_some(a.max_members);
+            run_experiment(&a.config, seeds, shard, stack, &a.common)
         }
         Command::Compare {
             runs,
@@ -500,7 +515,13 @@ pub fn experiment_main(name: &str) -> Result<()> {
             .join("../..")
             .join(&file)
     };
-    run_experiment(&config, args.seed.map(|s| vec![s]), None, &args.common)
+    run_experiment(
+        &config,
+        args.seed.map(|s| vec![s]),
+        None,
+        None,
+        &args.common,
+    )
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use etf_train::{CollapseModel, NamedParam, Taps};
 use etf_transformer::{VitError, VitModel};
 use simplex_etf::optim::Optimizer;
 use simplex_etf::{LockOrientation, LockScale};
+use std::collections::HashMap;
 use tch::Tensor;
 
 /// An MLP or a ViT.
@@ -71,5 +72,16 @@ impl CollapseModel for AnyModel {
     }
     fn total_params(&self) -> i64 {
         delegate!(self, m => m.total_params())
+    }
+    fn can_stack(&self) -> bool {
+        delegate!(self, m => m.can_stack())
+    }
+    fn forward_stacked(
+        &self,
+        vars: &HashMap<String, Tensor>,
+        xs: &Tensor,
+        train: bool,
+    ) -> Option<Result<Tensor, ModelError>> {
+        delegate!(self, m => m.forward_stacked(vars, xs, train).map(|r| Ok(r?)))
     }
 }

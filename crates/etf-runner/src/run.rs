@@ -16,7 +16,9 @@ use crate::run_lock::{RunLock, LOCK};
 use crate::tensorboard::TensorBoard;
 use anyhow::{bail, Context, Result};
 use etf_data::{Dataset, Split};
-use etf_train::{Checkpoint, EpochOutcome, EpochRecord, Progress, RunData, Trainer};
+use etf_train::{
+    Checkpoint, EpochOutcome, EpochRecord, Progress, RunData, StackedTrainer, Trainer,
+};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -413,12 +415,41 @@ pub fn run_job(
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<Option<RunSummary>> {
-    let _lock = RunLock::acquire(dir)?;
+    let mut opened = match open_job(job, data, dir, opts)? {
+        Open::Finished(done) => return Ok(Some(*done)),
+        Open::Ready(o) => o,
+    };
+    if !train_epochs(job, &mut opened.trainer, data, dir, opts)? {
+        return Ok(None);
+    }
+    finish(job, &opened.trainer, dir, opts).map(Some)
+}
+
+/// A job's run directory, locked (for as long as this lives) and checked, with the trainer that
+/// continues it: fresh, or restored from its checkpoint.
+struct Opened {
+    _lock: RunLock,
+    trainer: Trainer<AnyModel>,
+}
+
+/// What [`open_job`] found.
+enum Open {
+    /// A finished run that `--resume` keeps as it is.
+    Finished(Box<RunSummary>),
+    /// A run to train.
+    Ready(Box<Opened>),
+}
+
+/// Locks `dir`, checks what it holds against the job ([`prepare_dir`]), builds the trainer and
+/// restores the checkpoint when resuming; then (only then) writes the run's `config.toml` and,
+/// when resumed, the log line saying where it continues.
+fn open_job(job: &Job, data: &LoadedData, dir: &Path, opts: &RunOptions) -> Result<Open> {
+    let lock = RunLock::acquire(dir)?;
     etf_train::atomic::remove_stale_temps(dir)?;
     let finished = match prepare_dir(dir, job, opts)? {
         Prepared::Finished(done) => {
             tracing::info!(dir = %dir.display(), "already finished; kept as it is");
-            return Ok(Some(*done));
+            return Ok(Open::Finished(done));
         }
         Prepared::Fresh => None,
         Prepared::Resume { finished } => Some(finished),
@@ -457,10 +488,52 @@ pub fn run_job(
         log_line(dir, &format!("resumed {at}"))?;
         tracing::info!("{} resumed {at}", job.label());
     }
-    if !train_epochs(job, &mut trainer, data, dir, opts)? {
-        return Ok(None);
+    Ok(Open::Ready(Box::new(Opened {
+        _lock: lock,
+        trainer,
+    })))
+}
+
+/// What a run directory gets after each finished epoch: the checkpoint, `metrics.csv`, the
+/// TensorBoard events, then the log line (last: `run.log` names only epochs the checkpoint
+/// holds).
+fn write_epoch(
+    job: &Job,
+    trainer: &Trainer<AnyModel>,
+    dir: &Path,
+    tensorboard: &mut TensorBoard,
+) -> Result<()> {
+    trainer.checkpoint().write(&dir.join(CHECKPOINT))?;
+    write_metrics_csv(dir, trainer.history())?;
+    tensorboard.log(trainer.history())?;
+    let record = trainer.history().last().context("no epoch to write")?;
+    let line = epoch_line(record);
+    tracing::info!("{} {line}", job.label());
+    log_line(dir, &line)
+}
+
+/// The error of a training epoch that failed in run directory `dir`: said in its `run.log`,
+/// with where its last good checkpoint is.
+fn epoch_failed(job: &Job, dir: &Path, epoch: usize, e: anyhow::Error) -> anyhow::Error {
+    if let Err(log) = log_line(dir, &format!("stopped in epoch {epoch}: {e:#}")) {
+        return log.context(format!(
+            "{}: training stopped in epoch {epoch}: {e:#}",
+            job.label()
+        ));
     }
-    finish(job, &trainer, dir, opts).map(Some)
+    let ckpt = dir.join(CHECKPOINT);
+    let kept = if ckpt.exists() {
+        format!("the last good checkpoint is kept in {}", ckpt.display())
+    } else {
+        format!(
+            "no checkpoint was written (the first epoch did not end); {} starts over with --force",
+            dir.display()
+        )
+    };
+    e.context(format!(
+        "{}: training stopped in epoch {epoch}; {kept}",
+        job.label()
+    ))
 }
 
 /// Trains the remaining epochs (at most `opts.stop_after` of them), writing the checkpoint,
@@ -509,8 +582,8 @@ fn train_epochs(
         if let Some(pb) = bar.pb.take() {
             pb.finish_and_clear();
         }
-        let record = match outcome {
-            Ok(EpochOutcome::Finished(r)) => r.clone(),
+        match outcome {
+            Ok(EpochOutcome::Finished(_)) => {}
             Ok(EpochOutcome::Stopped {
                 epoch,
                 steps_done,
@@ -522,29 +595,9 @@ fn train_epochs(
                 log_line(dir, &format!("stopped by {} {at}", signal_name(signal)))?;
                 return Err(stopped(job, dir, signal, at));
             }
-            Err(e) => {
-                log_line(dir, &format!("stopped in epoch {epoch}: {e}"))?;
-                let kept = if ckpt.exists() {
-                    format!("the last good checkpoint is kept in {}", ckpt.display())
-                } else {
-                    format!(
-                        "no checkpoint was written (the first epoch did not end); {} starts \
-                         over with --force",
-                        dir.display()
-                    )
-                };
-                return Err(anyhow::Error::new(e).context(format!(
-                    "{label}: training stopped in epoch {epoch}; {kept}"
-                )));
-            }
-        };
-        trainer.checkpoint().write(&ckpt)?;
-        write_metrics_csv(dir, trainer.history())?;
-        tensorboard.log(trainer.history())?;
-        // The log line last: run.log names only epochs the checkpoint holds.
-        let line = epoch_line(&record);
-        tracing::info!("{label} {line}");
-        log_line(dir, &line)?;
+            Err(e) => return Err(epoch_failed(job, dir, epoch, e.into())),
+        }
+        write_epoch(job, trainer, dir, &mut tensorboard)?;
         ran += 1;
     }
     Ok(true)
@@ -616,6 +669,150 @@ pub fn run_jobs(
             summaries.push(s);
         }
     }
+    Ok(summaries)
+}
+
+/// Runs the jobs into `out` as stacks of at most `max_members` runs each
+/// ([`StackedTrainer`]): `etf sweep --stack`. Every run directory is the one [`run_job`] writes
+/// (and `--resume`, `diagnose` and `compare` read it as such); a stack resumes as a whole, from
+/// its members' epoch-end checkpoints, and a stop signal ends it at the end of the epoch in
+/// progress. Finished runs are kept (with `--resume`); runs at different epochs train in
+/// different stacks. Returns the summaries of the finished runs.
+pub fn run_stacked_jobs(
+    cfg: &ExperimentConfig,
+    jobs: &[Job],
+    out: &Path,
+    opts: &RunOptions,
+    max_members: usize,
+) -> Result<Vec<RunSummary>> {
+    if max_members == 0 {
+        bail!("--max-members must be at least 1");
+    }
+    if let crate::config::ModelConfig::Vit(_) = cfg.model {
+        bail!(
+            "--stack: only the MLP trains stacked; {} has model.kind = \"vit\" (run it \
+             without --stack)",
+            cfg.name
+        );
+    }
+    let data = load_data(cfg, opts.device)?;
+    for job in jobs {
+        job.check_memory(opts.device, &data.dataset)?;
+    }
+    let mut summaries = Vec::new();
+    // Opened runs by the epoch they are at: one stack each (in chunks of `max_members`).
+    let mut waiting: Vec<(usize, Vec<(&Job, Opened)>)> = Vec::new();
+    for job in jobs {
+        match open_job(job, &data, &job.dir(out), opts)? {
+            Open::Finished(s) => summaries.push(*s),
+            Open::Ready(o) => {
+                if o.trainer.state().in_epoch.is_some() {
+                    bail!(
+                        "{}: its checkpoint stopped inside an epoch; finish that epoch with                          `etf run --resume` (without --stack), then stack it again",
+                        job.dir(out).display()
+                    );
+                }
+                let at = o.trainer.epochs_done();
+                match waiting.iter_mut().find(|(e, _)| *e == at) {
+                    Some((_, group)) => group.push((job, *o)),
+                    None => waiting.push((at, vec![(job, *o)])),
+                }
+            }
+        }
+    }
+    for (_, group) in waiting {
+        let mut group = group.into_iter().peekable();
+        while group.peek().is_some() {
+            let chunk: Vec<(&Job, Opened)> = group.by_ref().take(max_members).collect();
+            summaries.extend(run_stack(chunk, &data, out, opts)?);
+        }
+    }
+    Ok(summaries)
+}
+
+/// Trains one stack of opened runs to the end (or `opts.stop_after` epochs).
+fn run_stack(
+    chunk: Vec<(&Job, Opened)>,
+    data: &LoadedData,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<Vec<RunSummary>> {
+    let (jobs, opened): (Vec<&Job>, Vec<Opened>) = chunk.into_iter().unzip();
+    let (locks, trainers): (Vec<RunLock>, Vec<Trainer<AnyModel>>) =
+        opened.into_iter().map(|o| (o._lock, o.trainer)).unzip();
+    let dirs: Vec<PathBuf> = jobs.iter().map(|j| j.dir(out)).collect();
+    let labels: Vec<String> = jobs.iter().map(|j| j.label()).collect();
+    let mut stack = StackedTrainer::new(trainers)
+        .with_context(|| format!("cannot stack {}", labels.join(", ")))?;
+    tracing::info!(members = jobs.len(), runs = %labels.join(", "), "training as one stack");
+    let mut boards = Vec::with_capacity(jobs.len());
+    for (job, dir) in jobs.iter().zip(&dirs) {
+        boards.push(TensorBoard::open(
+            dir,
+            job.config.output.tensorboard,
+            stack.epochs_done(),
+        )?);
+    }
+    let steps = data
+        .dataset
+        .train
+        .len()
+        .div_ceil(jobs[0].config.train.batch_size);
+    let show = opts.progress && std::io::stderr().is_terminal();
+    let run = data.run_data();
+    let mut hook = TestSignals::from_env()?;
+    let mut ran = 0;
+    while !stack.finished() {
+        if opts.stop_after.is_some_and(|n| ran >= n) {
+            return Ok(Vec::new());
+        }
+        let epoch = stack.epochs_done() + 1;
+        if let Some(signal) = opts.stop.signal() {
+            let at = format!("before epoch {epoch}");
+            for dir in &dirs {
+                log_line(dir, &format!("stopped by {} {at}", signal_name(signal)))?;
+            }
+            return Err(stopped(jobs[0], &dirs[0], signal, at)).with_context(|| {
+                format!(
+                    "the stack of {} stopped before epoch {epoch}",
+                    labels.join(", ")
+                )
+            });
+        }
+        let of = jobs[0].config.train.epochs;
+        let mut bar = Bar::new(
+            show,
+            format!("stack of {} epoch {epoch}/{of}", jobs.len()),
+            steps,
+            &opts.stop,
+            &mut hook,
+        );
+        let outcome = stack.run_epoch(&run, &mut bar);
+        if let Some(pb) = bar.pb.take() {
+            pb.finish_and_clear();
+        }
+        if let Err(e) = outcome {
+            let e = anyhow::Error::new(e);
+            for (job, dir) in jobs.iter().zip(&dirs).skip(1) {
+                log_line(
+                    dir,
+                    &format!("stopped in epoch {epoch} with its stack: {e:#}"),
+                )?;
+                tracing::warn!("{}: stopped with its stack in epoch {epoch}", job.label());
+            }
+            return Err(epoch_failed(jobs[0], &dirs[0], epoch, e));
+        }
+        let members = jobs.iter().zip(&dirs).zip(&mut boards).zip(stack.members());
+        for (((job, dir), board), t) in members {
+            write_epoch(job, t, dir, board)?;
+        }
+        ran += 1;
+    }
+    let mut summaries = Vec::with_capacity(jobs.len());
+    for ((job, dir), t) in jobs.iter().zip(&dirs).zip(stack.members()) {
+        summaries.push(finish(job, t, dir, opts)?);
+    }
+    drop(locks);
     Ok(summaries)
 }
 

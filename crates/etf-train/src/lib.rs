@@ -69,6 +69,7 @@ mod lock;
 mod model;
 mod record;
 mod schedule;
+mod stack;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
@@ -78,6 +79,7 @@ pub use model::{lock_belongs_to, CollapseModel, Taps, CLASSIFIER};
 pub use record::{EpochRecord, LayerRecord};
 pub use schedule::Schedule;
 pub use simplex_etf::optim::NamedParam;
+pub use stack::StackedTrainer;
 pub use trainer::{
     restore_model, EpochOutcome, EpochPosition, NoProgress, Progress, RunData, TrainSpec, Trainer,
     TrainerState,

@@ -3,6 +3,7 @@
 
 use simplex_etf::optim::{NamedParam, Optimizer};
 use simplex_etf::{LockOrientation, LockScale};
+use std::collections::HashMap;
 use tch::Tensor;
 
 /// Name of the classifier in records, locks and reports, for every model.
@@ -87,4 +88,23 @@ pub trait CollapseModel {
     }
     /// All parameters, fixed ETF weights included (BatchNorm running statistics excluded).
     fn total_params(&self) -> i64;
+    /// Whether [`CollapseModel::forward_stacked`] is implemented (the default: no).
+    fn can_stack(&self) -> bool {
+        false
+    }
+    /// The training-step logits `[M, B, C]` of `M` models of this one's architecture trained
+    /// as one stack ([`crate::StackedTrainer`]): `vars` holds each of this model's variables,
+    /// by VarStore name, with a leading member dimension; `xs` is `[M, B, …]`, member `m`'s
+    /// batch in row `m`. Every linear layer is applied densely by its stacked weight (ETF maps
+    /// included), BatchNorm keeps per-member statistics. The default (a model that cannot be
+    /// stacked) is never called: [`crate::StackedTrainer::new`] asks
+    /// [`CollapseModel::can_stack`] first.
+    fn forward_stacked(
+        &self,
+        _vars: &HashMap<String, Tensor>,
+        _xs: &Tensor,
+        _train: bool,
+    ) -> Option<Result<Tensor, Self::Error>> {
+        None
+    }
 }

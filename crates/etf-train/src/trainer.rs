@@ -158,9 +158,9 @@ pub struct Trainer<M: CollapseModel> {
     pub model: M,
     /// The variables behind it (for checkpoints).
     pub vs: nn::VarStore,
-    opt: Optimizer,
-    spec: TrainSpec,
-    state: TrainerState,
+    pub(crate) opt: Optimizer,
+    pub(crate) spec: TrainSpec,
+    pub(crate) state: TrainerState,
 }
 
 /// How an epoch's training steps ended.
@@ -172,11 +172,11 @@ enum Steps {
 }
 
 /// Means of one epoch's training steps.
-struct StepTotals {
-    loss: f64,
-    accuracy: f64,
+pub(crate) struct StepTotals {
+    pub(crate) loss: f64,
+    pub(crate) accuracy: f64,
     /// Learning rate at the last step.
-    lr: f64,
+    pub(crate) lr: f64,
 }
 
 impl<M: CollapseModel> Trainer<M> {
@@ -284,6 +284,22 @@ impl<M: CollapseModel> Trainer<M> {
             }
         };
         let train_seconds = earlier + t0.elapsed().as_secs_f64();
+        self.close_epoch(epoch, steps, train_seconds, data)?;
+        Ok(EpochOutcome::Finished(
+            self.state.history.last().expect("just pushed"),
+        ))
+    }
+
+    /// The end of epoch `epoch` (0-based) whose training steps gave `steps` in `train_seconds`:
+    /// the measurements, the lock rule, the record. A non-finite training loss is an error and
+    /// leaves the trainer's epoch count unchanged.
+    pub(crate) fn close_epoch(
+        &mut self,
+        epoch: usize,
+        steps: StepTotals,
+        train_seconds: f64,
+        data: &RunData<'_>,
+    ) -> Result<(), TrainError<M::Error>> {
         if !steps.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 epoch: epoch + 1,
@@ -311,9 +327,7 @@ impl<M: CollapseModel> Trainer<M> {
         self.state.history.push(record);
         self.state.epochs_done += 1;
         self.state.in_epoch = None;
-        Ok(EpochOutcome::Finished(
-            self.state.history.last().expect("just pushed"),
-        ))
+        Ok(())
     }
 
     /// The adaptive rule after a probe: locks what it decides, returns the newly locked names
@@ -362,7 +376,7 @@ impl<M: CollapseModel> Trainer<M> {
     }
 
     /// The training loss of `logits` against `ys` (mean cross-entropy with label smoothing).
-    fn loss(&self, logits: &Tensor, ys: &Tensor) -> Result<Tensor, tch::TchError> {
+    pub(crate) fn loss(&self, logits: &Tensor, ys: &Tensor) -> Result<Tensor, tch::TchError> {
         logits.f_cross_entropy_loss::<Tensor>(
             ys,
             None,

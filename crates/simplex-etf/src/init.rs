@@ -87,6 +87,12 @@ pub fn conv2d(
     Ok((w, b))
 }
 
+/// `nn.BatchNorm1d`'s default eps, used by [`batch_norm1d`] (and by stacked models applying the
+/// same normalisation to many members at once).
+pub const BATCH_NORM_EPS: f64 = 1e-5;
+/// `nn.BatchNorm1d`'s default running-average momentum, used by [`batch_norm1d`].
+pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
+
 /// `nn.BatchNorm1d(dim)`: `γ = 1`, `β = 0`, eps `1e-5`, momentum `0.1` (running statistics
 /// updated as `(1 − 0.1)·running + 0.1·batch`, the variance unbiased, as PyTorch does).
 pub fn batch_norm1d(path: &nn::Path, dim: i64) -> nn::BatchNorm {
@@ -95,8 +101,8 @@ pub fn batch_norm1d(path: &nn::Path, dim: i64) -> nn::BatchNorm {
         dim,
         nn::BatchNormConfig {
             cudnn_enabled: true,
-            eps: 1e-5,
-            momentum: 0.1,
+            eps: BATCH_NORM_EPS,
+            momentum: BATCH_NORM_MOMENTUM,
             affine: true,
             ws_init: nn::Init::Const(1.0),
             bs_init: nn::Init::Const(0.0),

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{COptimizer, Device, Kind, Tensor};
 
+mod stacked;
+pub use stacked::StackedOptimizer;
+
 /// `torch.optim.SGD` hyper-parameters. Update (PyTorch): `g ← ∇ + wd·θ`; with momentum
 /// `b ← g` on the first step, else `b ← μ b + (1 − dampening) g`; `g ← g + μ b` (Nesterov) or
 /// `g ← b`; `θ ← θ − lr·g`.
@@ -34,6 +37,9 @@ pub struct SgdConfig {
     /// Dampening of the momentum.
     #[serde(default)]
     pub dampening: f64,
+    /// How the parameters are laid out ([`Layout`]).
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 impl Default for SgdConfig {
@@ -45,8 +51,23 @@ impl Default for SgdConfig {
             nesterov: false,
             weight_decay: 0.0,
             dampening: 0.0,
+            layout: Layout::PerTensor,
         }
     }
+}
+
+/// How an [`Optimizer`] lays out its parameters: each on its own (`per-tensor`, PyTorch's
+/// single-tensor path, the default), or as views into flat buffers (`packed`,
+/// [`Optimizer::pack`]: a step is a few kernels per buffer, which an accelerator running small
+/// models needs). Both compute the same formulas; results agree to float rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// One update per parameter tensor.
+    #[default]
+    PerTensor,
+    /// One update per flat buffer of parameters.
+    Packed,
 }
 
 /// `torch.optim.AdamW` hyper-parameters (without amsgrad). Update (PyTorch): `θ ← θ(1 − lr·wd)`;
@@ -71,6 +92,9 @@ pub struct AdamWConfig {
     /// Decoupled weight decay, for parameters registered with `weight_decay = true`.
     #[serde(default = "AdamWConfig::default_weight_decay")]
     pub weight_decay: f64,
+    /// How the parameters are laid out ([`Layout`]).
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 impl AdamWConfig {
@@ -97,6 +121,7 @@ impl Default for AdamWConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 1e-2,
+            layout: Layout::PerTensor,
         }
     }
 }
@@ -122,6 +147,14 @@ pub enum OptimizerConfig {
 }
 
 impl OptimizerConfig {
+    /// The configured parameter layout.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Self::Sgd(c) => c.layout,
+            Self::AdamW(c) => c.layout,
+        }
+    }
+
     /// The configured learning rate.
     pub fn lr(&self) -> f64 {
         match self {
@@ -182,6 +215,14 @@ impl OptimizerConfig {
         }
     }
 
+    /// The weight decay and the SGD momentum (0 for AdamW, which has no momentum buffer).
+    pub(crate) fn decay_and_momentum(&self) -> (f64, f64) {
+        match self {
+            Self::Sgd(c) => (c.weight_decay, c.momentum),
+            Self::AdamW(c) => (c.weight_decay, 0.0),
+        }
+    }
+
     /// Names of the per-parameter state fields, as they appear after `::` in
     /// [`Optimizer::state_tensors`].
     fn fields(&self) -> &'static [&'static str] {
@@ -228,6 +269,26 @@ struct Param {
     second: Option<Tensor>,
 }
 
+impl Param {
+    /// `t` (a shallow clone) under `name`, without state.
+    ///
+    /// # Errors
+    /// `t` does not require grad.
+    fn fresh(name: &str, t: &Tensor, weight_decay: bool) -> Result<Self, EtfError> {
+        if !t.requires_grad() {
+            return Err(EtfError::ParamNotTrainable(name.into()));
+        }
+        Ok(Self {
+            name: name.into(),
+            tensor: t.shallow_clone(),
+            weight_decay,
+            step: 0,
+            first: None,
+            second: None,
+        })
+    }
+}
+
 /// An SGD or AdamW optimiser over named tensors, which can drop a parameter with its state.
 ///
 /// By default every parameter is updated on its own (PyTorch's single-tensor path: a few
@@ -256,14 +317,16 @@ struct FlatGroup {
 }
 
 impl Optimizer {
-    /// An optimiser with no parameters yet. The configuration is used as given; call
+    /// An optimiser with no parameters yet, packed ([`Optimizer::pack`]) when the configuration's
+    /// layout is [`Layout::Packed`]. The configuration is used as given; call
     /// [`OptimizerConfig::validate`] first to apply PyTorch's checks.
     pub fn new(cfg: OptimizerConfig) -> Self {
         Self {
             lr: cfg.lr(),
             cfg,
             params: Vec::new(),
-            packed: None,
+            // Packed from the start: every parameter added re-packs.
+            packed: (cfg.layout() == Layout::Packed).then(Vec::new),
         }
     }
 
@@ -413,17 +476,7 @@ impl Optimizer {
         {
             return Err(EtfError::DuplicateParam(name.into()));
         }
-        if !t.requires_grad() {
-            return Err(EtfError::ParamNotTrainable(name.into()));
-        }
-        self.params.push(Param {
-            name: name.into(),
-            tensor: t.shallow_clone(),
-            weight_decay,
-            step: 0,
-            first: None,
-            second: None,
-        });
+        self.params.push(Param::fresh(name, t, weight_decay)?);
         self.repack()
     }
 
@@ -487,10 +540,7 @@ impl Optimizer {
         let (cfg, lr) = (self.cfg, self.lr);
         let update = |p: &mut Param, grad: &Tensor| {
             p.step += 1;
-            match cfg {
-                OptimizerConfig::Sgd(c) => sgd_update(p, grad, &c, lr),
-                OptimizerConfig::AdamW(c) => adamw_update(p, grad, &c, lr),
-            }
+            update(p, grad, &cfg, &Rates::single(&cfg, lr, p.weight_decay));
         };
         let Some(mut groups) = self.packed.take() else {
             tch::no_grad(|| {
@@ -682,54 +732,143 @@ fn scalar_like(v: f64, like: &Tensor) -> Tensor {
     Tensor::full([] as [i64; 0], v, (like.kind(), like.device()))
 }
 
+/// A hyper-parameter of an update: one value for the whole tensor, or one per member of a
+/// stacked tensor (`[M, 1, …, 1]`, broadcasting over the member's slice; see
+/// [`StackedOptimizer`]). The formulas are written once over this type, so a stack of one and a
+/// single run are the same arithmetic.
+pub(crate) enum Factor {
+    Value(f64),
+    Each(Tensor),
+}
+
+impl Factor {
+    /// Whether the factor is known to be zero everywhere (a term that can be skipped).
+    fn is_zero(&self) -> bool {
+        matches!(self, Self::Value(v) if *v == 0.0)
+    }
+    /// `t *= self`.
+    fn scale_(&self, t: &mut Tensor) {
+        let _ = match self {
+            Self::Value(v) => t.g_mul_scalar_(*v),
+            Self::Each(f) => t.g_mul_(f),
+        };
+    }
+    /// `t /= self`.
+    fn divide_(&self, t: &mut Tensor) {
+        let _ = match self {
+            Self::Value(v) => t.g_div_scalar_(*v),
+            Self::Each(f) => t.g_div_(f),
+        };
+    }
+    /// `t += a · self`.
+    fn add_scaled_(&self, t: &mut Tensor, a: &Tensor) {
+        let _ = match self {
+            Self::Value(v) => t.addcmul_(a, &scalar_like(*v, t)),
+            Self::Each(f) => t.addcmul_(a, f),
+        };
+    }
+    /// `a · self`, a new tensor.
+    fn times(&self, a: &Tensor) -> Tensor {
+        match self {
+            Self::Value(v) => a * *v,
+            Self::Each(f) => a * f,
+        }
+    }
+    /// `self · k` for a plain number `k`.
+    fn mul(&self, k: f64) -> Self {
+        match self {
+            Self::Value(v) => Self::Value(v * k),
+            Self::Each(f) => Self::Each(f * k),
+        }
+    }
+    /// `self / k` for a plain number `k`.
+    fn over(&self, k: f64) -> Self {
+        match self {
+            Self::Value(v) => Self::Value(v / k),
+            Self::Each(f) => Self::Each(f / k),
+        }
+    }
+}
+
+/// The per-step factors of one parameter's update: `−lr`, the weight decay (zero where it does
+/// not apply), the decoupled decay factor `1 − lr·wd` and the SGD momentum.
+pub(crate) struct Rates {
+    pub(crate) neg_lr: Factor,
+    pub(crate) weight_decay: Factor,
+    pub(crate) decay: Factor,
+    pub(crate) momentum: Factor,
+}
+
+impl Rates {
+    /// The rates of a single run's parameter.
+    fn single(cfg: &OptimizerConfig, lr: f64, weight_decay: bool) -> Self {
+        let (wd, momentum) = cfg.decay_and_momentum();
+        let wd = if weight_decay { wd } else { 0.0 };
+        Self {
+            neg_lr: Factor::Value(-lr),
+            weight_decay: Factor::Value(wd),
+            decay: Factor::Value(1.0 - lr * wd),
+            momentum: Factor::Value(momentum),
+        }
+    }
+}
+
+/// One update of `p` by `grad` with PyTorch's formula for `cfg`; `p.step` already counts it.
+fn update(p: &mut Param, grad: &Tensor, cfg: &OptimizerConfig, r: &Rates) {
+    match cfg {
+        OptimizerConfig::Sgd(c) => sgd_update(p, grad, c, r),
+        OptimizerConfig::AdamW(c) => adamw_update(p, grad, c, r),
+    }
+}
+
 // The updates work in place on the state and the parameter: no temporary of a parameter's size
 // except where the formula needs one (Nesterov, AdamW's denominator). They follow PyTorch's
 // formulas; the order of the additions differs, so results agree to rounding, not bit for bit.
-fn sgd_update(p: &mut Param, grad: &Tensor, c: &SgdConfig, lr: f64) {
-    let wd = if p.weight_decay { c.weight_decay } else { 0.0 };
-    let neg_lr = scalar_like(-lr, &p.tensor);
-    if c.momentum == 0.0 {
+fn sgd_update(p: &mut Param, grad: &Tensor, c: &SgdConfig, r: &Rates) {
+    let wd = &r.weight_decay;
+    let neg_lr = &r.neg_lr;
+    if r.momentum.is_zero() {
         // p -= lr (g + wd p)
-        if wd != 0.0 {
-            let _ = p.tensor.g_mul_scalar_(1.0 - lr * wd);
+        if !wd.is_zero() {
+            r.decay.scale_(&mut p.tensor);
         }
-        let _ = p.tensor.addcmul_(grad, &neg_lr);
+        neg_lr.add_scaled_(&mut p.tensor, grad);
         return;
     }
     // buf = momentum · buf + (1 − dampening) · (g + wd p); the first step takes d itself.
     let buf = match p.first.as_mut() {
         None => {
             let mut b = grad.detach().copy();
-            if wd != 0.0 {
-                let _ = b.addcmul_(&p.tensor, &scalar_like(wd, &p.tensor));
+            if !wd.is_zero() {
+                wd.add_scaled_(&mut b, &p.tensor);
             }
             p.first.insert(b)
         }
         Some(b) => {
             let keep = 1.0 - c.dampening;
-            let _ = b.g_mul_scalar_(c.momentum);
-            let _ = b.addcmul_(grad, &scalar_like(keep, grad));
-            if wd != 0.0 {
-                let _ = b.addcmul_(&p.tensor, &scalar_like(wd * keep, &p.tensor));
+            r.momentum.scale_(b);
+            Factor::Value(keep).add_scaled_(b, grad);
+            if !wd.is_zero() {
+                wd.mul(keep).add_scaled_(b, &p.tensor);
             }
             b
         }
     };
     if c.nesterov {
         // p -= lr (g + wd p + momentum · buf)
-        let mut d = grad + &*buf * c.momentum;
-        if wd != 0.0 {
-            let _ = d.addcmul_(&p.tensor, &scalar_like(wd, &p.tensor));
+        let mut d = grad + r.momentum.times(buf);
+        if !wd.is_zero() {
+            wd.add_scaled_(&mut d, &p.tensor);
         }
-        let _ = p.tensor.addcmul_(&d, &neg_lr);
+        neg_lr.add_scaled_(&mut p.tensor, &d);
     } else {
-        let _ = p.tensor.addcmul_(buf, &neg_lr);
+        neg_lr.add_scaled_(&mut p.tensor, buf);
     }
 }
 
-fn adamw_update(p: &mut Param, grad: &Tensor, c: &AdamWConfig, lr: f64) {
-    if p.weight_decay && c.weight_decay != 0.0 {
-        let _ = p.tensor.g_mul_scalar_(1.0 - lr * c.weight_decay);
+fn adamw_update(p: &mut Param, grad: &Tensor, c: &AdamWConfig, r: &Rates) {
+    if !r.weight_decay.is_zero() {
+        r.decay.scale_(&mut p.tensor);
     }
     let exp_avg = p.first.get_or_insert_with(|| grad.zeros_like());
     let _ = exp_avg.lerp_(grad, 1.0 - c.beta1);
@@ -739,12 +878,12 @@ fn adamw_update(p: &mut Param, grad: &Tensor, c: &AdamWConfig, lr: f64) {
     let step = p.step as f64;
     let bias_correction1 = 1.0 - c.beta1.powf(step);
     let bias_correction2 = 1.0 - c.beta2.powf(step);
-    let step_size = lr / bias_correction1;
-    // p -= step_size · m / (sqrt(v) / sqrt(bc2) + eps), as p += m / (denom / −step_size).
+    // p -= step_size · m / (sqrt(v) / sqrt(bc2) + eps), as p += m / (denom / −step_size),
+    // step_size = lr / bc1.
     let mut denom = exp_avg_sq.sqrt();
     let _ = denom.g_div_scalar_(bias_correction2.sqrt());
     let _ = denom.g_add_scalar_(c.eps);
-    let _ = denom.g_div_scalar_(-step_size);
+    r.neg_lr.over(bias_correction1).divide_(&mut denom);
     if let Some(exp_avg) = &p.first {
         let _ = p.tensor.addcdiv_(exp_avg, &denom);
     }

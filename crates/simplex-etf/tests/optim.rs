@@ -1,7 +1,7 @@
 //! Our SGD and AdamW follow PyTorch's formulas (checked against libtorch's optimisers through
 //! tch), and their state round-trips bit-exactly.
 
-use simplex_etf::optim::{AdamWConfig, Optimizer, OptimizerConfig, SgdConfig};
+use simplex_etf::optim::{AdamWConfig, Layout, Optimizer, OptimizerConfig, SgdConfig};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
@@ -77,18 +77,22 @@ fn sgd_matches_libtorch() {
             wd,
             nesterov,
         };
-        let ours = OptimizerConfig::Sgd(SgdConfig {
-            lr: 0.05,
-            momentum,
-            nesterov,
-            weight_decay: wd,
-            dampening,
-        });
-        let d = max_diff_against_tch(theirs, ours, 0.05, 8);
-        assert!(
-            d < 1e-12,
-            "SGD μ={momentum} d={dampening} wd={wd} nesterov={nesterov}: {d:e}"
-        );
+        // Both layouts: the packed buffer computes the same formulas.
+        for layout in [Layout::PerTensor, Layout::Packed] {
+            let ours = OptimizerConfig::Sgd(SgdConfig {
+                lr: 0.05,
+                momentum,
+                nesterov,
+                weight_decay: wd,
+                dampening,
+                layout,
+            });
+            let d = max_diff_against_tch(theirs, ours, 0.05, 8);
+            assert!(
+                d < 1e-12,
+                "SGD {layout:?} μ={momentum} d={dampening} wd={wd} nesterov={nesterov}: {d:e}"
+            );
+        }
     }
 }
 
@@ -106,15 +110,21 @@ fn adamw_matches_libtorch() {
             eps,
             amsgrad: false,
         };
-        let ours = OptimizerConfig::AdamW(AdamWConfig {
-            lr: 0.01,
-            beta1,
-            beta2,
-            eps,
-            weight_decay: wd,
-        });
-        let d = max_diff_against_tch(theirs, ours, 0.01, 8);
-        assert!(d < 1e-12, "AdamW β1={beta1} β2={beta2} wd={wd}: {d:e}");
+        for layout in [Layout::PerTensor, Layout::Packed] {
+            let ours = OptimizerConfig::AdamW(AdamWConfig {
+                lr: 0.01,
+                beta1,
+                beta2,
+                eps,
+                weight_decay: wd,
+                layout,
+            });
+            let d = max_diff_against_tch(theirs, ours, 0.01, 8);
+            assert!(
+                d < 1e-12,
+                "AdamW {layout:?} β1={beta1} β2={beta2} wd={wd}: {d:e}"
+            );
+        }
     }
 }
 
