@@ -214,3 +214,33 @@ fn a_sigterm_ends_a_stack_at_the_end_of_its_epoch_and_it_resumes_there() {
         assert_metrics_agree(&out.join(run), &whole.join(run), 0.0);
     }
 }
+
+#[test]
+fn a_diverging_stack_stops_every_run_and_says_so_in_each() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("nan");
+    let r = etf(&[
+        "sweep",
+        s(&cfg),
+        "--out",
+        s(&out),
+        "--threads",
+        "1",
+        "--stack",
+        "--set",
+        "train.optimizer.lr=1e30",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not finite") && err.contains("no checkpoint was written"),
+        "{err}"
+    );
+    for run in RUNS {
+        let dir = out.join(run);
+        let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+        assert!(log.contains("stopped in epoch 1"), "{run}: {log}");
+        assert!(!dir.join("checkpoint.safetensors").exists(), "{run}");
+        assert!(!dir.join("summary.json").exists(), "{run}");
+    }
+}
