@@ -8,9 +8,12 @@ use crate::config::{check_seeds, DeviceChoice, ExperimentConfig, MAX_SEEDS};
 use crate::diagnose::{diagnose, DiagnoseArgs};
 use crate::io::write_atomic;
 use crate::job::Job;
-use crate::run::{run_jobs, run_stacked_jobs, RunOptions, Stop, Stopped, EXIT_STOPPED};
+use crate::run::{
+    run_jobs, run_stacked_jobs, RunOptions, StackOptions, Stop, Stopped, EXIT_STOPPED,
+};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use etf_train::StackMode;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -168,6 +171,11 @@ struct SweepArgs {
     /// With --stack: at most this many runs per stack (the rest form further stacks).
     #[arg(long, requires = "stack", default_value_t = 16)]
     max_members: usize,
+    /// With --stack: joint (one stacked computation per batch), in-turn (each epoch, the runs'
+    /// steps one run after another) or auto (joint on an accelerator, in-turn on the CPU, where
+    /// the joint computation is slower than the runs one by one).
+    #[arg(long, requires = "stack", default_value_t = StackMode::Auto)]
+    stack_mode: StackMode,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -271,13 +279,13 @@ fn stop_on_signals() -> Result<Stop> {
     Ok(stop)
 }
 
-/// Runs an experiment: every selected variant for each seed (as stacks of at most `stack`
-/// runs, when given), then prints and writes the table.
+/// Runs an experiment: every selected variant for each seed (as stacks, when `stack` is
+/// given), then prints and writes the table.
 fn run_experiment(
     config: &Path,
     seeds: Option<Vec<u64>>,
     shard: Option<(usize, usize)>,
-    stack: Option<usize>,
+    stack: Option<StackOptions>,
     c: &CommonArgs,
 ) -> Result<()> {
     let cfg = ExperimentConfig::load(config, &c.set)?;
@@ -302,7 +310,7 @@ fn run_experiment(
     let opts = options(&cfg, c)?;
     tracing::info!(experiment = %cfg.name, jobs = all.len(), out = %out.display(), device = ?opts.device, "starting");
     match stack {
-        Some(max) => run_stacked_jobs(&cfg, &all, &out, &opts, max)?,
+        Some(stack) => run_stacked_jobs(&cfg, &all, &out, &opts, stack)?,
         None => run_jobs(&cfg, &all, &out, &opts)?,
     };
     if all
@@ -435,7 +443,10 @@ pub fn main_with(cli: Cli) -> Result<()> {
         Command::Sweep(a) => {
             let shard = a.shard.as_deref().map(parse_shard).transpose()?;
             let seeds = a.seeds.as_deref().map(parse_seeds).transpose()?;
-            let stack = a.stack.then_some(a.max_members);
+            let stack = a.stack.then_some(StackOptions {
+                max_members: a.max_members,
+                mode: a.stack_mode,
+            });
             run_experiment(&a.config, seeds, shard, stack, &a.common)
         }
         Command::Compare {

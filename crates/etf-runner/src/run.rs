@@ -17,7 +17,7 @@ use crate::tensorboard::TensorBoard;
 use anyhow::{bail, Context, Result};
 use etf_data::{Dataset, Split};
 use etf_train::{
-    Checkpoint, EpochOutcome, EpochRecord, Progress, RunData, StackedTrainer, Trainer,
+    Checkpoint, EpochOutcome, EpochRecord, Progress, RunData, StackMode, StackedTrainer, Trainer,
 };
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -672,8 +672,17 @@ pub fn run_jobs(
     Ok(summaries)
 }
 
-/// Runs the jobs into `out` as stacks of at most `max_members` runs each
-/// ([`StackedTrainer`]): `etf sweep --stack`. Every run directory is the one [`run_job`] writes
+/// How `etf sweep --stack` stacks its runs.
+#[derive(Clone, Copy, Debug)]
+pub struct StackOptions {
+    /// At most this many runs per stack.
+    pub max_members: usize,
+    /// Joint, in turn, or by the device ([`StackMode::on`]).
+    pub mode: StackMode,
+}
+
+/// Runs the jobs into `out` as stacks of at most `stack.max_members` runs each
+/// ([`StackedTrainer`], in `stack.mode`): `etf sweep --stack`. Every run directory is the one [`run_job`] writes
 /// (and `--resume`, `diagnose` and `compare` read it as such); a stack resumes as a whole, from
 /// its members' epoch-end checkpoints, and a stop signal ends it at the end of the epoch in
 /// progress. Finished runs are kept (with `--resume`); runs at different epochs train in
@@ -683,8 +692,9 @@ pub fn run_stacked_jobs(
     jobs: &[Job],
     out: &Path,
     opts: &RunOptions,
-    max_members: usize,
+    stack: StackOptions,
 ) -> Result<Vec<RunSummary>> {
+    let StackOptions { max_members, mode } = stack;
     if max_members == 0 {
         bail!("--max-members must be at least 1");
     }
@@ -724,7 +734,7 @@ pub fn run_stacked_jobs(
         let mut group = group.into_iter().peekable();
         while group.peek().is_some() {
             let chunk: Vec<(&Job, Opened)> = group.by_ref().take(max_members).collect();
-            summaries.extend(run_stack(chunk, &data, out, opts)?);
+            summaries.extend(run_stack(chunk, &data, out, opts, mode)?);
         }
     }
     Ok(summaries)
@@ -736,15 +746,22 @@ fn run_stack(
     data: &LoadedData,
     out: &Path,
     opts: &RunOptions,
+    mode: StackMode,
 ) -> Result<Vec<RunSummary>> {
     let (jobs, opened): (Vec<&Job>, Vec<Opened>) = chunk.into_iter().unzip();
     let (locks, trainers): (Vec<RunLock>, Vec<Trainer<AnyModel>>) =
         opened.into_iter().map(|o| (o._lock, o.trainer)).unzip();
     let dirs: Vec<PathBuf> = jobs.iter().map(|j| j.dir(out)).collect();
     let labels: Vec<String> = jobs.iter().map(|j| j.label()).collect();
-    let mut stack = StackedTrainer::new(trainers)
+    let mut stack = StackedTrainer::with_mode(trainers, mode)
         .with_context(|| format!("cannot stack {}", labels.join(", ")))?;
-    tracing::info!(members = jobs.len(), runs = %labels.join(", "), "training as one stack");
+    let mode = stack.mode();
+    tracing::info!(members = jobs.len(), %mode, runs = %labels.join(", "), "training as one stack");
+    // Which runs trained together, and how, is part of each run's record.
+    for dir in &dirs {
+        let with = format!("{} ({mode}): {}", jobs.len(), labels.join(", "));
+        log_line(dir, &format!("training in a stack of {with}"))?;
+    }
     let mut boards = Vec::with_capacity(jobs.len());
     for (job, dir) in jobs.iter().zip(&dirs) {
         boards.push(TensorBoard::open(

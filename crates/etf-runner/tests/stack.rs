@@ -1,6 +1,7 @@
 //! `etf sweep --stack`: the runs of a sweep trained as one stack write the run directories a
 //! sweep writes (read by `compare`, `diagnose` and `run --resume` as single runs), agree with the
-//! unstacked sweep, and resume as a whole.
+//! unstacked sweep, and resume as a whole; in both modes: joint (asked for here, since the CPU's
+//! default is the other) and in turn (the CPU's, equal to the unstacked sweep bit for bit).
 
 mod common;
 
@@ -21,6 +22,13 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&cfg, TINY_SWEEP.replace("epochs = 2", "epochs = 3")).unwrap();
     (tmp, cfg)
 }
+
+/// The two ways to stack, and how close each run's numbers come to its single run's (the
+/// joint products round differently; in turn, a run is its single run).
+const MODES: [(&[&str], f64); 2] = [
+    (&["--stack", "--stack-mode", "joint"], 1e-3),
+    (&["--stack"], 0.0),
+];
 
 fn ok(args: &[&str]) -> String {
     let r = etf(args);
@@ -73,11 +81,24 @@ fn assert_metrics_agree(a: &Path, b: &Path, rel: f64) {
 #[test]
 fn a_stacked_sweep_writes_the_runs_a_sweep_writes() {
     let (tmp, cfg) = setup();
-    let stacked = tmp.path().join("stacked");
-    let printed = sweep(&cfg, &stacked, &["--stack"]);
-    assert!(printed.contains("| adaptive |"), "{printed}");
     let single = tmp.path().join("single");
     sweep(&cfg, &single, &[]);
+    for (k, (mode, rel)) in MODES.into_iter().enumerate() {
+        let stacked = tmp.path().join(format!("stacked-{k}"));
+        writes_the_runs_a_sweep_writes(&cfg, &stacked, &single, mode, rel);
+    }
+}
+
+fn writes_the_runs_a_sweep_writes(
+    cfg: &Path,
+    stacked: &Path,
+    single: &Path,
+    mode: &[&str],
+    rel: f64,
+) {
+    let printed = sweep(cfg, stacked, mode);
+    assert!(printed.contains("| adaptive |"), "{printed}");
+    let how = if rel == 0.0 { "(in-turn)" } else { "(joint)" };
     for run in RUNS {
         let dir = stacked.join(run);
         for file in [
@@ -90,9 +111,13 @@ fn a_stacked_sweep_writes_the_runs_a_sweep_writes() {
         ] {
             assert!(dir.join(file).is_file(), "{run}: no {file}");
         }
-        // Per-epoch losses, accuracies, locks, counts and collapse metrics as the single run's
-        // (the stacked products round differently, so numbers to a tolerance).
-        assert_metrics_agree(&dir, &single.join(run), 1e-3);
+        // Per-epoch losses, accuracies, locks, counts and collapse metrics as the single run's.
+        assert_metrics_agree(&dir, &single.join(run), rel);
+        let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+        assert!(
+            log.contains(&format!("training in a stack of 4 {how}")),
+            "{log}"
+        );
     }
     let (header, rows) = metrics(&stacked.join("adaptive/seed-0"));
     let locked = header.iter().position(|h| h == "locked_layers").unwrap();
@@ -101,7 +126,7 @@ fn a_stacked_sweep_writes_the_runs_a_sweep_writes() {
         "the adaptive run locks something: {rows:?}"
     );
     // `compare` reads the four runs as a sweep's.
-    let table = ok(&["compare", s(&stacked)]);
+    let table = ok(&["compare", s(stacked)]);
     for variant in ["baseline", "adaptive"] {
         let row = table
             .lines()
@@ -120,23 +145,30 @@ fn a_stacked_sweep_writes_the_runs_a_sweep_writes() {
 
 #[test]
 fn a_stacked_sweep_resumes_as_a_whole_and_its_runs_resume_alone() {
+    for (mode, rel) in MODES {
+        resumes_as_a_whole_and_alone(mode, rel);
+    }
+}
+
+fn resumes_as_a_whole_and_alone(mode: &[&str], rel: f64) {
     let (tmp, cfg) = setup();
+    let with = |extra: &[&'static str]| [mode, extra].concat();
     let whole = tmp.path().join("whole");
-    sweep(&cfg, &whole, &["--stack"]);
+    sweep(&cfg, &whole, mode);
     // Stopped after one epoch, resumed as a stack: the same metrics, bit for bit.
     let resumed = tmp.path().join("resumed");
-    sweep(&cfg, &resumed, &["--stack", "--stop-after", "1"]);
+    sweep(&cfg, &resumed, &with(&["--stop-after", "1"]));
     for run in RUNS {
         assert!(!resumed.join(run).join("summary.json").exists());
         assert_eq!(metrics(&resumed.join(run)).1.len(), 1);
     }
-    sweep(&cfg, &resumed, &["--stack", "--resume"]);
+    sweep(&cfg, &resumed, &with(&["--resume"]));
     for run in RUNS {
         assert_metrics_agree(&resumed.join(run), &whole.join(run), 0.0);
     }
     // A stacked run's checkpoint resumes as a single run (`etf run --resume`).
     let alone = tmp.path().join("alone");
-    sweep(&cfg, &alone, &["--stack", "--stop-after", "1"]);
+    sweep(&cfg, &alone, &with(&["--stop-after", "1"]));
     ok(&[
         "run",
         s(&cfg),
@@ -152,11 +184,11 @@ fn a_stacked_sweep_resumes_as_a_whole_and_its_runs_resume_alone() {
     ]);
     let run = alone.join("adaptive/seed-1");
     assert!(run.join("summary.json").exists());
-    assert_metrics_agree(&run, &whole.join("adaptive/seed-1"), 1e-3);
+    assert_metrics_agree(&run, &whole.join("adaptive/seed-1"), rel);
     // With three runs at epoch 1 and one finished, --resume stacks the three and keeps the one.
-    sweep(&cfg, &alone, &["--stack", "--resume", "--max-members", "2"]);
+    sweep(&cfg, &alone, &with(&["--resume", "--max-members", "2"]));
     for run in RUNS {
-        assert_metrics_agree(&alone.join(run), &whole.join(run), 1e-3);
+        assert_metrics_agree(&alone.join(run), &whole.join(run), rel);
     }
 }
 
@@ -181,23 +213,23 @@ fn a_vit_sweep_is_refused_with_stack() {
 
 #[test]
 fn a_sigterm_ends_a_stack_at_the_end_of_its_epoch_and_it_resumes_there() {
+    for (mode, _) in MODES {
+        sigterm_ends_the_epoch_and_resumes(mode);
+    }
+}
+
+fn sigterm_ends_the_epoch_and_resumes(mode: &[&str]) {
     let (tmp, cfg) = setup();
     let whole = tmp.path().join("whole");
-    sweep(&cfg, &whole, &["--stack"]);
+    sweep(&cfg, &whole, mode);
     // 400 samples in batches of 64: 7 steps an epoch; the signal comes after step 3 of epoch 1.
     let out = tmp.path().join("stopped");
-    let r = common::etf_env(
-        &[
-            "sweep",
-            s(&cfg),
-            "--out",
-            s(&out),
-            "--threads",
-            "1",
-            "--stack",
-        ],
-        &[("ETF_TEST_SIGTERM_AFTER_STEPS", "3")],
-    );
+    let args = [
+        &["sweep", s(&cfg), "--out", s(&out), "--threads", "1"],
+        mode,
+    ]
+    .concat();
+    let r = common::etf_env(&args, &[("ETF_TEST_SIGTERM_AFTER_STEPS", "3")]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(75), "{err}");
     for run in RUNS {
@@ -209,7 +241,7 @@ fn a_sigterm_ends_a_stack_at_the_end_of_its_epoch_and_it_resumes_there() {
             "{run}: {log}"
         );
     }
-    sweep(&cfg, &out, &["--stack", "--resume"]);
+    sweep(&cfg, &out, &[mode, &["--resume"]].concat());
     for run in RUNS {
         assert_metrics_agree(&out.join(run), &whole.join(run), 0.0);
     }
@@ -217,19 +249,21 @@ fn a_sigterm_ends_a_stack_at_the_end_of_its_epoch_and_it_resumes_there() {
 
 #[test]
 fn a_diverging_stack_stops_every_run_and_says_so_in_each() {
+    for (mode, _) in MODES {
+        diverging_stack_stops(mode);
+    }
+}
+
+fn diverging_stack_stops(mode: &[&str]) {
     let (tmp, cfg) = setup();
     let out = tmp.path().join("nan");
-    let r = etf(&[
-        "sweep",
-        s(&cfg),
-        "--out",
-        s(&out),
-        "--threads",
-        "1",
-        "--stack",
-        "--set",
-        "train.optimizer.lr=1e30",
-    ]);
+    let args = [
+        &["sweep", s(&cfg), "--out", s(&out), "--threads", "1"],
+        mode,
+        &["--set", "train.optimizer.lr=1e30"],
+    ]
+    .concat();
+    let r = etf(&args);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{err}");
     assert!(
@@ -242,5 +276,26 @@ fn a_diverging_stack_stops_every_run_and_says_so_in_each() {
         assert!(log.contains("stopped in epoch 1"), "{run}: {log}");
         assert!(!dir.join("checkpoint.safetensors").exists(), "{run}");
         assert!(!dir.join("summary.json").exists(), "{run}");
+    }
+}
+
+#[test]
+fn a_stack_stopped_in_one_mode_resumes_in_the_other() {
+    let (tmp, cfg) = setup();
+    let [(joint, rel), (in_turn, _)] = MODES;
+    let whole = tmp.path().join("whole");
+    sweep(&cfg, &whole, joint);
+    let out = tmp.path().join("switched");
+    sweep(&cfg, &out, &[joint, &["--stop-after", "1"]].concat());
+    sweep(&cfg, &out, &[in_turn, &["--resume"]].concat());
+    for run in RUNS {
+        assert!(out.join(run).join("summary.json").exists(), "{run}");
+        // Epoch 1 was the joint stack's, epochs 2–3 the single runs' steps.
+        assert_metrics_agree(&out.join(run), &whole.join(run), rel);
+        let log = std::fs::read_to_string(out.join(run).join("run.log")).unwrap();
+        assert!(
+            log.contains("(joint)") && log.contains("(in-turn)"),
+            "{run}: {log}"
+        );
     }
 }

@@ -79,7 +79,7 @@ pub use model::{lock_belongs_to, CollapseModel, Taps, CLASSIFIER};
 pub use record::{EpochRecord, LayerRecord};
 pub use schedule::Schedule;
 pub use simplex_etf::optim::NamedParam;
-pub use stack::StackedTrainer;
+pub use stack::{StackMode, StackedTrainer};
 pub use trainer::{
     restore_model, EpochOutcome, EpochPosition, NoProgress, Progress, RunData, TrainSpec, Trainer,
     TrainerState,

@@ -8,19 +8,88 @@
 //! rule and records the epoch by the single run's own code, so records, learnable counts,
 //! checkpoints and locks are a single run's by construction. A lock then writes the member's ETF
 //! maps into its slices and freezes them in the stacked optimiser.
+//!
+//! That joint computation is what an accelerator wants, where a step of one small run is bound
+//! by kernel launches. A CPU step is bound by arithmetic and memory traffic instead, which a
+//! stack does not reduce; there the joint step only adds the gathering of the members' gradients
+//! and a working set M times a run's (measured: one 4-member stack on one thread trains at 0.72×
+//! the same runs one after another). So [`StackMode::Auto`] trains a CPU stack
+//! [`StackMode::InTurn`]: each epoch, the members' training steps one member after another, by
+//! the single run's own step, and then their epoch ends together as in the joint mode.
 
 use crate::model::CollapseModel;
-use crate::trainer::{Progress, RunData, StepTotals, Trainer};
+use crate::trainer::{Progress, RunData, StepTotals, Steps, Trainer};
 use crate::TrainError;
 use simplex_etf::optim::StackedOptimizer;
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Instant;
-use tch::{Kind, Reduction, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// How a stack's training steps run; see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StackMode {
+    /// [`StackMode::Joint`] on an accelerator, [`StackMode::InTurn`] on a CPU.
+    #[default]
+    Auto,
+    /// One stacked forward and backward pass and one [`StackedOptimizer`] step per batch.
+    Joint,
+    /// Each epoch, every member's training steps in turn, by its single run's own step.
+    InTurn,
+}
+
+impl StackMode {
+    /// The mode a stack on `device` trains in: `Auto` resolved, the others as they are.
+    ///
+    /// ```
+    /// use etf_train::StackMode;
+    /// assert_eq!(StackMode::Auto.on(tch::Device::Cpu), StackMode::InTurn);
+    /// assert_eq!(StackMode::Auto.on(tch::Device::Cuda(0)), StackMode::Joint);
+    /// assert_eq!(StackMode::Joint.on(tch::Device::Cpu), StackMode::Joint);
+    /// ```
+    pub fn on(self, device: Device) -> Self {
+        match (self, device) {
+            (Self::Auto, Device::Cpu) => Self::InTurn,
+            (Self::Auto, _) => Self::Joint,
+            (mode, _) => mode,
+        }
+    }
+}
+
+impl fmt::Display for StackMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Joint => "joint",
+            Self::InTurn => "in-turn",
+        })
+    }
+}
+
+impl FromStr for StackMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "joint" => Ok(Self::Joint),
+            "in-turn" => Ok(Self::InTurn),
+            _ => Err(format!(
+                "unknown stack mode {s:?}: expected auto, joint or in-turn"
+            )),
+        }
+    }
+}
 
 /// `M` trainers of one architecture trained as one stack; see the module docs.
 pub struct StackedTrainer<M: CollapseModel> {
     members: Vec<Trainer<M>>,
-    /// Every variable of the architecture, by VarStore name, stacked `[M, …]`.
+    /// The stacked variables and optimiser of [`StackMode::Joint`]; `None` in turn.
+    joint: Option<Joint>,
+}
+
+/// Every variable of the architecture, by VarStore name, stacked `[M, …]`, and their optimiser.
+struct Joint {
     vars: HashMap<String, Tensor>,
     opt: StackedOptimizer,
 }
@@ -31,9 +100,23 @@ impl<M: CollapseModel> StackedTrainer<M> {
     /// smoothing, and whose optimisers differ in lr, momentum and weight decay at most. Their
     /// learning-rate schedules, seeds, lock rules and fixed layers may differ.
     ///
+    /// They train in the mode [`StackMode::Auto`] picks for their device.
+    ///
     /// # Errors
     /// [`TrainError::Config`] saying what differs, or a model that cannot be stacked.
     pub fn new(members: Vec<Trainer<M>>) -> Result<Self, TrainError<M::Error>> {
+        Self::with_mode(members, StackMode::Auto)
+    }
+
+    /// As [`StackedTrainer::new`], in `mode` (resolved by [`StackMode::on`]). Both modes accept
+    /// and refuse the same stacks.
+    ///
+    /// # Errors
+    /// As [`StackedTrainer::new`].
+    pub fn with_mode(
+        members: Vec<Trainer<M>>,
+        mode: StackMode,
+    ) -> Result<Self, TrainError<M::Error>> {
         let bad = |m: String| Err(TrainError::Config(m));
         let Some(first) = members.first() else {
             return bad("a stack needs at least one run".into());
@@ -103,7 +186,14 @@ impl<M: CollapseModel> StackedTrainer<M> {
             }
         }
         let configs = members.iter().map(|t| t.spec.optimizer).collect();
+        // Built in either mode, so that both refuse the same optimiser settings.
         let mut opt = StackedOptimizer::new(configs)?;
+        if mode.on(device) == StackMode::InTurn {
+            return Ok(Self {
+                members,
+                joint: None,
+            });
+        }
         for name in &names {
             let mut v = stacked(name)?;
             if let Some(&wd) = decay.get(name) {
@@ -116,7 +206,19 @@ impl<M: CollapseModel> StackedTrainer<M> {
         for (m, t) in members.iter().enumerate() {
             opt.load_member_state(m, &t.opt.state_tensors())?;
         }
-        Ok(Self { members, vars, opt })
+        Ok(Self {
+            members,
+            joint: Some(Joint { vars, opt }),
+        })
+    }
+
+    /// The mode the stack trains in ([`StackMode::Joint`] or [`StackMode::InTurn`]).
+    pub fn mode(&self) -> StackMode {
+        if self.joint.is_some() {
+            StackMode::Joint
+        } else {
+            StackMode::InTurn
+        }
     }
 
     /// The members, in stacking order.
@@ -139,9 +241,10 @@ impl<M: CollapseModel> StackedTrainer<M> {
         self.members[0].epochs_done()
     }
 
-    /// The stacked optimiser (to inspect what it holds).
-    pub fn optimizer(&self) -> &StackedOptimizer {
-        &self.opt
+    /// The stacked optimiser (to inspect what it holds); `None` in turn, where every member
+    /// steps its own.
+    pub fn optimizer(&self) -> Option<&StackedOptimizer> {
+        self.joint.as_ref().map(|j| &j.opt)
     }
 
     /// One epoch of every member: the stacked training steps, then each member's measurements,
@@ -158,38 +261,64 @@ impl<M: CollapseModel> StackedTrainer<M> {
     ) -> Result<(), TrainError<M::Error>> {
         let epoch = self.epochs_done();
         let t0 = Instant::now();
-        let (totals, lrs) = self.train_steps(epoch, data, progress)?;
+        let totals = match self.joint {
+            Some(_) => {
+                let totals = self.train_steps(epoch, data, progress)?;
+                self.write_members()?;
+                totals
+            }
+            None => self.train_in_turn(epoch, data, progress)?,
+        };
+        // Every member records the stack's training time (its samples/s is then its share).
         let train_seconds = t0.elapsed().as_secs_f64();
-        self.write_members()?;
-        for (m, (totals, lr)) in totals.into_iter().zip(lrs).enumerate() {
+        for (m, totals) in totals.into_iter().enumerate() {
             let t = &mut self.members[m];
-            let (loss, accuracy) = totals;
-            t.close_epoch(
-                epoch,
-                StepTotals { loss, accuracy, lr },
-                train_seconds,
-                data,
-            )?;
+            t.close_epoch(epoch, totals, train_seconds, data)?;
             let locked = t
                 .state
                 .history
                 .last()
                 .is_some_and(|r| !r.newly_locked.is_empty());
-            if locked {
+            if locked && self.joint.is_some() {
                 self.read_member(m)?;
             }
         }
         Ok(())
     }
 
-    /// The epoch's training steps; returns each member's `(mean loss, accuracy)` and last lr.
-    #[allow(clippy::type_complexity)]
+    /// [`StackMode::InTurn`]: each member's training steps of the epoch, by its own trainer.
+    fn train_in_turn(
+        &mut self,
+        epoch: usize,
+        data: &RunData<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<StepTotals>, TrainError<M::Error>> {
+        let members = self.members.len();
+        let mut totals = Vec::with_capacity(members);
+        for (member, t) in self.members.iter_mut().enumerate() {
+            let mut shown = InTurn {
+                inner: &mut *progress,
+                member,
+                members,
+            };
+            match t.train_steps(epoch, data.train, &mut shown, false, Instant::now())? {
+                Steps::Done(s) => totals.push(s),
+                Steps::Stopped { .. } => unreachable!("an unstoppable epoch does not stop"),
+            }
+        }
+        Ok(totals)
+    }
+
+    /// [`StackMode::Joint`]: the epoch's stacked training steps; returns each member's means.
     fn train_steps(
         &mut self,
         epoch: usize,
         data: &RunData<'_>,
         progress: &mut dyn Progress,
-    ) -> Result<(Vec<(f64, f64)>, Vec<f64>), TrainError<M::Error>> {
+    ) -> Result<Vec<StepTotals>, TrainError<M::Error>> {
+        let Some(Joint { vars, opt }) = self.joint.as_mut() else {
+            unreachable!("the joint steps of a stack that trains in turn");
+        };
         let spec = self.members[0].spec.clone();
         let device = self.members[0].vs.device();
         let members = self.members.len() as i64;
@@ -225,10 +354,10 @@ impl<M: CollapseModel> StackedTrainer<M> {
                 *lr = t.spec.optimizer.lr()
                     * t.spec.schedule.factor(epoch, step, steps, t.spec.epochs);
             }
-            self.opt.set_lr(&lrs);
+            opt.set_lr(&lrs);
             let logits = self.members[0]
                 .model
-                .forward_stacked(&self.vars, &xs, true)
+                .forward_stacked(vars, &xs, true)
                 .ok_or_else(|| TrainError::Config("this model cannot be trained stacked".into()))?
                 .map_err(TrainError::Model)?;
             let classes = *logits.size().last().unwrap_or(&0);
@@ -245,9 +374,9 @@ impl<M: CollapseModel> StackedTrainer<M> {
                 )?
                 .f_view([members, b])?
                 .f_mean_dim(1, false, Kind::Float)?;
-            self.opt.zero_grad();
+            opt.zero_grad();
             losses.f_sum(Kind::Float)?.backward();
-            self.opt.step()?;
+            opt.step()?;
             loss_sum += losses.detach().f_to_kind(Kind::Double)? * b as f64;
             correct += logits
                 .f_argmax(-1, false)?
@@ -269,22 +398,30 @@ impl<M: CollapseModel> StackedTrainer<M> {
         let totals = sums
             .iter()
             .zip(&hits)
-            .map(|(s, c)| (s / n as f64, *c as f64 / n as f64))
+            .zip(lrs)
+            .map(|((s, c), lr)| StepTotals {
+                loss: s / n as f64,
+                accuracy: *c as f64 / n as f64,
+                lr,
+            })
             .collect();
-        Ok((totals, lrs))
+        Ok(totals)
     }
 
     /// Copies every member's slices of the weights and of the optimiser state into the
     /// member's own trainer.
     fn write_members(&mut self) -> Result<(), TrainError<M::Error>> {
+        let Some(Joint { vars, opt }) = &self.joint else {
+            return Ok(());
+        };
         for (m, t) in self.members.iter_mut().enumerate() {
             tch::no_grad(|| -> Result<(), TrainError<M::Error>> {
                 for (name, mut var) in t.vs.variables() {
-                    var.f_copy_(&self.vars[&name].f_get(m as i64)?)?;
+                    var.f_copy_(&vars[&name].f_get(m as i64)?)?;
                 }
                 Ok(())
             })?;
-            t.opt.load_state_tensors(&self.opt.member_state(m))?;
+            t.opt.load_state_tensors(&opt.member_state(m))?;
         }
         Ok(())
     }
@@ -292,21 +429,42 @@ impl<M: CollapseModel> StackedTrainer<M> {
     /// Copies member `m`'s weights (after its lock) into its slices and freezes, in the stacked
     /// optimiser, every slice its own optimiser no longer holds.
     fn read_member(&mut self, m: usize) -> Result<(), TrainError<M::Error>> {
+        let Some(Joint { vars, opt }) = self.joint.as_mut() else {
+            return Ok(());
+        };
         let t = &self.members[m];
         tch::no_grad(|| -> Result<(), TrainError<M::Error>> {
             for (name, var) in t.vs.variables() {
-                let mut slice = self.vars[&name].f_get(m as i64)?;
+                let mut slice = vars[&name].f_get(m as i64)?;
                 slice.f_copy_(&var)?;
             }
             Ok(())
         })?;
-        let mut names: Vec<&String> = self.vars.keys().collect();
+        let mut names: Vec<&String> = vars.keys().collect();
         names.sort();
         for name in names {
-            if self.vars[name].requires_grad() && !t.opt.contains(name) {
-                self.opt.deactivate(name, m)?;
+            if vars[name].requires_grad() && !t.opt.contains(name) {
+                opt.deactivate(name, m)?;
             }
         }
         Ok(())
+    }
+}
+
+/// The progress of a stack trained in turn: member `m`'s step `s` of `S` is the stack's step
+/// `m·S + s` of `M·S`.
+struct InTurn<'a> {
+    inner: &'a mut dyn Progress,
+    member: usize,
+    members: usize,
+}
+
+impl Progress for InTurn<'_> {
+    fn step(&mut self, step: usize, steps: usize, running: Option<(f64, f64)>) {
+        self.inner
+            .step(self.member * steps + step, self.members * steps, running);
+    }
+    fn wants_loss(&self) -> bool {
+        self.inner.wants_loss()
     }
 }

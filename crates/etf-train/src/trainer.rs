@@ -164,7 +164,7 @@ pub struct Trainer<M: CollapseModel> {
 }
 
 /// How an epoch's training steps ended.
-enum Steps {
+pub(crate) enum Steps {
     /// Every step ran.
     Done(StepTotals),
     /// Stopped after `steps_done` of `steps` steps (the position is in the trainer's state).
@@ -418,7 +418,7 @@ impl<M: CollapseModel> Trainer<M> {
         }
     }
 
-    fn train_steps(
+    pub(crate) fn train_steps(
         &mut self,
         epoch: usize,
         train: &Split,
