@@ -299,3 +299,22 @@ fn a_stack_stopped_in_one_mode_resumes_in_the_other() {
         );
     }
 }
+
+#[test]
+fn a_bad_stack_mode_is_refused_by_name() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("bad");
+    let bad = |extra: &[&str]| {
+        let r = etf(&[&["sweep", s(&cfg), "--out", s(&out)], extra].concat());
+        assert_eq!(r.status.code(), Some(2), "usage errors exit 2");
+        String::from_utf8_lossy(&r.stderr).into_owned()
+    };
+    let err = bad(&["--stack", "--stack-mode", "jointly"]);
+    assert!(
+        err.contains("--stack-mode") && err.contains("expected auto, joint or in-turn"),
+        "{err}"
+    );
+    let err = bad(&["--stack-mode", "joint"]);
+    assert!(err.contains("--stack"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}

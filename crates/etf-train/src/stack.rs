@@ -47,6 +47,10 @@ impl StackMode {
     /// assert_eq!(StackMode::Auto.on(tch::Device::Cpu), StackMode::InTurn);
     /// assert_eq!(StackMode::Auto.on(tch::Device::Cuda(0)), StackMode::Joint);
     /// assert_eq!(StackMode::Joint.on(tch::Device::Cpu), StackMode::Joint);
+    /// // As `--stack-mode` spells them:
+    /// assert_eq!("in-turn".parse::<StackMode>(), Ok(StackMode::InTurn));
+    /// assert_eq!(StackMode::InTurn.to_string(), "in-turn");
+    /// assert!("jointly".parse::<StackMode>().unwrap_err().contains("expected auto, joint or in-turn"));
     /// ```
     pub fn on(self, device: Device) -> Self {
         match (self, device) {
