@@ -1,7 +1,12 @@
 //! The canonical fast path gives the dense product's outputs and input gradients.
 
 use simplex_etf::{canonical_etf_forward, etf_map, Orientation};
+use std::sync::Mutex;
 use tch::{Device, Kind, Tensor};
+
+/// The tests seed libtorch's one global generator; run side by side, each would draw from the
+/// other's sequence (and the f32 comparison would see other data on each run).
+static GLOBAL_RNG: Mutex<()> = Mutex::new(());
 
 /// Output and input gradient (for a fixed upstream gradient) of `f(x)`.
 fn out_and_grad(x0: &Tensor, upstream: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
@@ -17,6 +22,7 @@ fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 fn compare(kind: Kind, tol: f64) {
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(0);
     for (out, inp) in [(16, 16), (64, 16), (10, 256), (3, 2), (2, 3), (1000, 999)] {
         for alpha in [1.0, 0.37] {
@@ -55,6 +61,7 @@ fn fast_path_matches_dense_in_f64() {
 fn frozen_dense_layer_matches_linear() {
     use simplex_etf::{EtfLinear, EtfSpec, LockOrientation};
     use tch::nn;
+    let _rng = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(3);
     // Narrowing 2-D (reordered), square, widening, and a 3-D input (the last three: `linear`).
     for (out, inp, three_d) in [
