@@ -164,8 +164,8 @@ struct SweepArgs {
     /// Run only shard i of n (0-based i): jobs whose index ≡ i (mod n).
     #[arg(long)]
     shard: Option<String>,
-    /// Train the runs as one stacked computation (MLP only): each run still gets its own run
-    /// directory, as it would alone. See docs/architecture.md, "Stacked sweeps".
+    /// Train the runs as one stack (MLP only; how: --stack-mode): each run still gets its own
+    /// run directory, as it would alone. See docs/architecture.md, "Stacked sweeps".
     #[arg(long)]
     stack: bool,
     /// With --stack: at most this many runs per stack (the rest form further stacks).

@@ -718,7 +718,8 @@ pub fn run_stacked_jobs(
             Open::Ready(o) => {
                 if o.trainer.state().in_epoch.is_some() {
                     bail!(
-                        "{}: its checkpoint stopped inside an epoch; finish that epoch with                          `etf run --resume` (without --stack), then stack it again",
+                        "{}: its checkpoint stopped inside an epoch; finish that epoch with \
+                         `etf run --resume` (without --stack), then stack it again",
                         job.dir(out).display()
                     );
                 }
@@ -758,9 +759,13 @@ fn run_stack(
     let mode = stack.mode();
     tracing::info!(members = jobs.len(), %mode, runs = %labels.join(", "), "training as one stack");
     // Which runs trained together, and how, is part of each run's record.
+    let line = format!(
+        "training in a stack of {} ({mode}): {}",
+        jobs.len(),
+        labels.join(", ")
+    );
     for dir in &dirs {
-        let with = format!("{} ({mode}): {}", jobs.len(), labels.join(", "));
-        log_line(dir, &format!("training in a stack of {with}"))?;
+        log_line(dir, &line)?;
     }
     let mut boards = Vec::with_capacity(jobs.len());
     for (job, dir) in jobs.iter().zip(&dirs) {

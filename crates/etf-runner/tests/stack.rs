@@ -318,3 +318,23 @@ fn a_bad_stack_mode_is_refused_by_name() {
     assert!(err.contains("--stack"), "{err}");
     assert!(!out.exists(), "nothing written");
 }
+
+#[test]
+fn a_run_stopped_inside_an_epoch_is_not_stacked_and_the_error_says_what_to_do() {
+    let (tmp, cfg) = setup();
+    let out = tmp.path().join("inside");
+    // Unstacked, the signal after step 3 stops the first run inside epoch 1.
+    let args = ["sweep", s(&cfg), "--out", s(&out), "--threads", "1"];
+    let r = common::etf_env(&args, &[("ETF_TEST_SIGTERM_AFTER_STEPS", "3")]);
+    assert_eq!(r.status.code(), Some(75));
+    let r = etf(&[&args[..], &["--stack", "--resume"]].concat());
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(
+            "baseline/seed-0: its checkpoint stopped inside an epoch; finish that epoch \
+             with `etf run --resume` (without --stack), then stack it again"
+        ),
+        "{err}"
+    );
+}

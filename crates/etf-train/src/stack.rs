@@ -129,7 +129,10 @@ impl<M: CollapseModel> StackedTrainer<M> {
             return bad("this model cannot be trained stacked (only the MLP can)".into());
         }
         let device = first.vs.device();
-        let mut names: Vec<String> = first.vs.variables().into_keys().collect();
+        // Each member's variables by name, read once (each `variables()` builds a map).
+        let all_vars: Vec<HashMap<String, Tensor>> =
+            members.iter().map(|t| t.vs.variables()).collect();
+        let mut names: Vec<String> = all_vars[0].keys().cloned().collect();
         names.sort();
         let (s0, e0) = (&first.spec, first.state.epochs_done);
         for (m, t) in members.iter().enumerate() {
@@ -154,13 +157,11 @@ impl<M: CollapseModel> StackedTrainer<M> {
             if t.vs.device() != device {
                 return bad(format!("stack member {m} is on another device"));
             }
-            let vars = t.vs.variables();
-            let mut theirs: Vec<&String> = vars.keys().collect();
-            theirs.sort();
-            let shapes_agree = theirs.len() == names.len()
-                && names.iter().all(|n| {
-                    vars.get(n).map(Tensor::size) == first.vs.variables().get(n).map(Tensor::size)
-                });
+            let vars = &all_vars[m];
+            let shapes_agree = vars.len() == names.len()
+                && names
+                    .iter()
+                    .all(|n| vars.get(n).map(Tensor::size) == all_vars[0].get(n).map(Tensor::size));
             if !shapes_agree {
                 return bad(format!(
                     "stack member {m}'s variables differ from member 0's (another architecture)"
@@ -168,10 +169,7 @@ impl<M: CollapseModel> StackedTrainer<M> {
             }
         }
         let stacked = |name: &String| -> Result<Tensor, TrainError<M::Error>> {
-            let parts: Vec<Tensor> = members
-                .iter()
-                .map(|t| t.vs.variables()[name].detach())
-                .collect();
+            let parts: Vec<Tensor> = all_vars.iter().map(|v| v[name].detach()).collect();
             Ok(Tensor::f_stack(&parts, 0)?)
         };
         let mut vars = HashMap::new();
@@ -283,7 +281,7 @@ impl<M: CollapseModel> StackedTrainer<M> {
                 .history
                 .last()
                 .is_some_and(|r| !r.newly_locked.is_empty());
-            if locked && self.joint.is_some() {
+            if locked {
                 self.read_member(m)?;
             }
         }
@@ -431,7 +429,8 @@ impl<M: CollapseModel> StackedTrainer<M> {
     }
 
     /// Copies member `m`'s weights (after its lock) into its slices and freezes, in the stacked
-    /// optimiser, every slice its own optimiser no longer holds.
+    /// optimiser, every slice its own optimiser no longer holds (in turn: nothing to do, the
+    /// member's own trainer is all there is).
     fn read_member(&mut self, m: usize) -> Result<(), TrainError<M::Error>> {
         let Some(Joint { vars, opt }) = self.joint.as_mut() else {
             return Ok(());

@@ -376,7 +376,7 @@ impl<M: CollapseModel> Trainer<M> {
     }
 
     /// The training loss of `logits` against `ys` (mean cross-entropy with label smoothing).
-    pub(crate) fn loss(&self, logits: &Tensor, ys: &Tensor) -> Result<Tensor, tch::TchError> {
+    fn loss(&self, logits: &Tensor, ys: &Tensor) -> Result<Tensor, tch::TchError> {
         logits.f_cross_entropy_loss::<Tensor>(
             ys,
             None,

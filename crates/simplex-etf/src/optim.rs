@@ -225,7 +225,7 @@ impl OptimizerConfig {
 
     /// Names of the per-parameter state fields, as they appear after `::` in
     /// [`Optimizer::state_tensors`].
-    fn fields(&self) -> &'static [&'static str] {
+    pub(crate) fn fields(&self) -> &'static [&'static str] {
         match self {
             Self::Sgd(_) => &["step", "momentum"],
             Self::AdamW(_) => &["step", "exp_avg", "exp_avg_sq"],
@@ -647,15 +647,12 @@ impl Optimizer {
     /// the parameter's own step count) and, once it exists, `NAME::momentum` (SGD) or
     /// `NAME::exp_avg` and `NAME::exp_avg_sq` (AdamW). Save with `Tensor::save_multi`.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let [_, first, second] = match self.cfg {
-            OptimizerConfig::Sgd(_) => ["step", "momentum", ""],
-            OptimizerConfig::AdamW(_) => ["step", "exp_avg", "exp_avg_sq"],
-        };
+        let buffers = &self.cfg.fields()[1..];
         let mut out = Vec::new();
         for p in &self.params {
             let step = Tensor::from_slice(&[p.step]).reshape([] as [i64; 0]);
             out.push((format!("{}::step", p.name), step));
-            for (field, t) in [(first, &p.first), (second, &p.second)] {
+            for (field, t) in buffers.iter().zip([&p.first, &p.second]) {
                 if let Some(t) = t {
                     out.push((format!("{}::{field}", p.name), t.detach().copy()));
                 }

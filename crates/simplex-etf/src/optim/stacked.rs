@@ -246,12 +246,8 @@ impl StackedOptimizer {
     /// Member `m`'s optimiser state in [`super::Optimizer::state_tensors`]'s format, for the
     /// parameters it trains: what its single run's optimiser holds after the same steps.
     pub fn member_state(&self, m: usize) -> Vec<(String, Tensor)> {
-        let [_, first, second] = match self.cfg {
-            OptimizerConfig::Sgd(_) => ["step", "momentum", ""],
-            OptimizerConfig::AdamW(_) => ["step", "exp_avg", "exp_avg_sq"],
-        };
-        let has_buffer = self.members[m].decay_and_momentum().1 != 0.0
-            || matches!(self.cfg, OptimizerConfig::AdamW(_));
+        let buffers = &self.cfg.fields()[1..];
+        let has_buffer = self.buffered(m);
         let mut out = Vec::new();
         for p in self.params.iter().filter(|p| p.active[m]) {
             let name = &p.param.name;
@@ -260,7 +256,7 @@ impl StackedOptimizer {
             if !has_buffer {
                 continue;
             }
-            for (field, t) in [(first, &p.param.first), (second, &p.param.second)] {
+            for (field, t) in buffers.iter().zip([&p.param.first, &p.param.second]) {
                 if let Some(t) = t {
                     out.push((format!("{name}::{field}"), t.get(m as i64).detach().copy()));
                 }
@@ -282,8 +278,7 @@ impl StackedOptimizer {
     ) -> Result<(), EtfError> {
         let by_name: HashMap<&str, &Tensor> = named.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let fields = self.cfg.fields();
-        let adam = matches!(self.cfg, OptimizerConfig::AdamW(_));
-        let buffered = self.members[m].decay_and_momentum().1 != 0.0 || adam;
+        let buffered = self.buffered(m);
         for p in &mut self.params {
             if !p.active[m] {
                 continue;
@@ -326,8 +321,19 @@ impl StackedOptimizer {
         Ok(())
     }
 
+    /// Whether member `m`'s single run keeps buffers (SGD with momentum, AdamW). A stack that
+    /// mixes momentum with none keeps one momentum buffer for all; a member without momentum
+    /// steps through its slice of it, but its single run has no such state.
+    fn buffered(&self, m: usize) -> bool {
+        self.members[m].decay_and_momentum().1 != 0.0
+            || matches!(self.cfg, OptimizerConfig::AdamW(_))
+    }
+
     /// Bytes of member `m`'s optimiser state (what its single run would hold).
     pub fn state_bytes(&self, m: usize) -> i64 {
+        if !self.buffered(m) {
+            return 0;
+        }
         self.params
             .iter()
             .filter(|p| p.active[m])
@@ -412,6 +418,8 @@ mod tests {
         };
         vec![
             vec![sgd(0.1, 0.9), sgd(0.2, 0.5), sgd(0.1, 0.9)],
+            // Momentum and none in one stack: one buffer, the member without it holds none.
+            vec![sgd(0.1, 0.9), sgd(0.2, 0.0), sgd(0.1, 0.9)],
             vec![adamw(0.01), adamw(0.02), adamw(0.01)],
         ]
     }
@@ -491,8 +499,9 @@ mod tests {
             for (m, t) in singles.iter().enumerate() {
                 let d = (w.get(m as i64) - t).abs().max().double_value(&[]);
                 assert!(d < 1e-12, "member {m}: {d:e}");
-                // The exported state loads into the single optimiser's format.
+                // The exported state loads into the single optimiser's format, and is as large.
                 theirs[m].load_state_tensors(&opt.member_state(m)).unwrap();
+                assert_eq!(opt.state_bytes(m), theirs[m].state_bytes(), "member {m}");
             }
         }
     }
